@@ -1,0 +1,37 @@
+# depth_lightning: `make train` and `make test` work on a fresh machine (they install first).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Installed first when the environment has no torch: without it pip would resolve `torch>=2.4`
+# to the newest (CUDA) build. Override with e.g. `make install TORCH=torch==2.5.1`.
+TORCH ?= torch==2.13.0
+ARGS ?=
+
+.PHONY: install train test lint sweep clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,sweep]"
+	touch $@
+
+# The main job: coarse, then fine on the frozen coarse network, on the embedded SynthRooms data.
+train: install
+	$(PY) -m depth_lightning.train +experiment=fine $(ARGS)
+
+test: install
+	$(PY) -m pytest -q -n 2 --durations=10 $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check depth_lightning tests
+	$(VENV)/bin/ruff format --check depth_lightning tests || true
+
+# A Hydra multirun over the loss lambda (see README for the other grids and Optuna).
+sweep: install
+	$(PY) -m depth_lightning.train -m +experiment=coarse +hparams_search=lambda $(ARGS)
+
+clean:
+	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,154 @@
+"""The multi-scale network of Eigen, Puhrsch and Fergus (2014): CoarseNet and FineNet.
+
+Pure torch: nothing here knows about Lightning, data files or configs.
+Input images are 3x228x304 (NYU downsampled by 2 and cropped); both networks output log depth
+at 1x55x74, a quarter of the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+INPUT_SIZE = (228, 304)  # (H, W) the networks see
+OUTPUT_SIZE = (55, 74)  # (H, W) of the predicted log-depth map
+
+# ImageNet statistics: a common, fixed normalisation so checkpoints are portable between datasets.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+
+INIT_SCHEMES = ("kaiming_xavier", "xavier", "normal", "torch_default")
+
+
+def normalize_images(images: Tensor) -> Tensor:
+    """uint8 (B,3,H,W) in [0, 255] -> float normalised input (float images are taken as [0, 1])."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    mean = x.new_tensor(_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+class CoarseNet(nn.Module):
+    """Global coarse-scale network: five convolutions and two fully connected layers.
+
+    coarse1 11x11/4 conv 96 + pool, coarse2 5x5 conv 256 + pool, coarse3-4 3x3 conv 384,
+    coarse5 3x3 conv 256 (+ pool, as in the official release), coarse6 fc 4096 + dropout,
+    coarse7 fc 4070 = 55x74, linear: the coarse log-depth map.
+    """
+
+    def __init__(self, coarse5_pool: bool = True, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.coarse1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)  # 228x304 -> 55x74
+        self.coarse2 = nn.Conv2d(96, 256, kernel_size=5, padding=2)
+        self.coarse3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
+        self.coarse4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
+        self.coarse5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
+        self.coarse5_pool = coarse5_pool
+        h, w = OUTPUT_SIZE[0] // 2 // 2, OUTPUT_SIZE[1] // 2 // 2  # 13x18 after two pools
+        if coarse5_pool:
+            h, w = h // 2, w // 2  # 6x9
+        self.flat_features = 256 * h * w
+        self.coarse6 = nn.Linear(self.flat_features, 4096)
+        self.dropout = nn.Dropout(dropout)
+        self.coarse7 = nn.Linear(4096, OUTPUT_SIZE[0] * OUTPUT_SIZE[1])
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalised images (B,3,228,304) -> coarse log depth (B,1,55,74)."""
+        x = self.pool(self.relu(self.coarse1(x)))
+        x = self.pool(self.relu(self.coarse2(x)))
+        x = self.relu(self.coarse3(x))
+        x = self.relu(self.coarse4(x))
+        x = self.relu(self.coarse5(x))
+        if self.coarse5_pool:
+            x = self.pool(x)
+        x = self.dropout(self.relu(self.coarse6(torch.flatten(x, 1))))
+        return self.coarse7(x).view(-1, 1, *OUTPUT_SIZE)
+
+
+class FineNet(nn.Module):
+    """Local fine-scale network refining the coarse map.
+
+    fine1 9x9/2 conv 63 + pool (228x304 -> 55x74), fine2 concatenates the coarse log-depth map as
+    the 64th channel, fine3 5x5 conv 64, fine4 5x5 conv 1, linear: the refined log-depth map.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # 228x304 -> 110x148
+        self.fine3 = nn.Conv2d(64, 64, kernel_size=5, padding=2)
+        self.fine4 = nn.Conv2d(64, 1, kernel_size=5, padding=2)
+        self.pool = nn.MaxPool2d(2)  # -> 55x74
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor, coarse_log_depth: Tensor) -> Tensor:
+        """Normalised images (B,3,228,304) and coarse map (B,1,55,74) -> log depth (B,1,55,74)."""
+        f = self.pool(self.relu(self.fine1(x)))
+        f = torch.cat([f, coarse_log_depth.to(f.dtype)], dim=1)  # fine2: 64 channels
+        f = self.relu(self.fine3(f))
+        return self.fine4(f)
+
+
+def init_weights(module: nn.Module, scheme: str = "kaiming_xavier", std: float = 0.01) -> None:
+    """Initialise convolutions and linear layers of `module` with a named scheme.
+
+    kaiming_xavier (the seed's): Kaiming-normal convolutions, Xavier-normal linear layers;
+    xavier: Xavier-normal everywhere; normal: N(0, std) everywhere; torch_default: leave as built.
+    Biases start at zero except with torch_default.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"model.init: unknown scheme {scheme!r}; choose one of {INIT_SCHEMES}")
+    if scheme == "torch_default":
+        return
+    for m in module.modules():
+        if not isinstance(m, (nn.Conv2d, nn.Linear)):
+            continue
+        if scheme == "normal":
+            nn.init.normal_(m.weight, 0.0, std)
+        elif isinstance(m, nn.Conv2d) and scheme == "kaiming_xavier":
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+        else:
+            nn.init.xavier_normal_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def init_coarse_head(net: CoarseNet, mean_log_depth: Tensor, weight_scale: float = 0.01) -> None:
+    """Start coarse7 at the per-pixel mean log-depth map of the training set.
+
+    Shrinking coarse7's weights and putting the mean map in its bias makes the first prediction
+    the dataset's average layout, so training learns deviations from it: on generated rooms this
+    smoothed the maps and reached a given error several times sooner than the plain scheme.
+    """
+    net.coarse7.weight.mul_(weight_scale)
+    net.coarse7.bias.copy_(mean_log_depth.reshape(-1).to(net.coarse7.bias))
+
+
+@torch.no_grad()
+def init_fine_identity(net: FineNet, offset: float = 4.0) -> None:
+    """Make the fine network start as an exact pass-through of the coarse map.
+
+    fine3's channel 63 copies the coarse channel shifted by `offset` (so the ReLU keeps log depths
+    above -offset, i.e. depths above e^-4 = 2 cm) and fine4 reads it back with a centre tap.
+    The other weights stay small, so the refinement starts from the coarse prediction.
+    """
+    net.fine3.weight[63].zero_()
+    net.fine3.weight[63, 63, 2, 2] = 1.0
+    net.fine3.bias[63] = offset
+    net.fine4.weight.mul_(0.01)
+    net.fine4.weight[0, 63].zero_()
+    net.fine4.weight[0, 63, 2, 2] = 1.0
+    net.fine4.bias.fill_(-offset)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Spatial size after a convolution (used to check the layer arithmetic in tests)."""
+    return math.floor((size + 2 * padding - kernel) / stride) + 1

@@ -1,0 +1,210 @@
+"""The training job: data, then the coarse stage, then (for the fine experiment) the fine stage
+on the frozen coarse network, then the final validation table in metrics.json.
+
+Entry points stay thin; this module holds the order of things.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.errors import DepthLightningError
+from depth_lightning.hw import resolve_precision
+from depth_lightning.metrics import depth_metrics
+from depth_lightning.stages import CoarseStage, DepthStage
+
+log = logging.getLogger("depth_lightning")
+
+
+def mean_baseline(dm: DepthDataModule) -> dict[str, float]:
+    """Validation metrics of the per-pixel mean of the training depth maps (the paper's Mean)."""
+    mean = dm.depth_statistics()["mean_depth"]
+    targets = dm.eval_targets(dm.val_idx)
+    metrics = depth_metrics()
+    metrics.update(mean.expand_as(targets).contiguous(), targets)
+    return {k: float(v) for k, v in metrics.compute().items()}
+
+
+def _stage_metrics(results: list[dict[str, Any]]) -> dict[str, float]:
+    out = {}
+    for k, v in results[0].items():
+        if k.startswith("val/"):
+            out[k[4:]] = float(v)
+    return out
+
+
+def build_trainer(cfg: DictConfig, stage_dir: Path, stage: str, max_epochs: int | None = None
+                  ) -> L.Trainer:
+    """A Trainer for one stage: its own checkpoints, CSV and figures under `stage_dir`."""
+    callbacks = []
+    for name, cb_cfg in (cfg.get("callbacks") or {}).items():
+        if cb_cfg is None or "_target_" not in cb_cfg:
+            continue
+        kwargs = {"dirpath": str(stage_dir / "checkpoints")} if name == "model_checkpoint" else {}
+        if name == "epoch_table":
+            kwargs = {"dirpath": str(stage_dir)}
+        callbacks.append(instantiate(cb_cfg, **kwargs))
+    loggers = []
+    for name, lg_cfg in (cfg.get("logger") or {}).items():
+        if lg_cfg is None or "_target_" not in lg_cfg:
+            continue
+        try:
+            loggers.append(instantiate(lg_cfg, **_logger_overrides(name, stage_dir, stage)))
+        except Exception as e:  # an optional dashboard must never stop training
+            log.warning("logger %s could not start (%s); continuing without it", name, e)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"))
+    if max_epochs is not None:
+        trainer_cfg["max_epochs"] = max_epochs
+    trainer_cfg["default_root_dir"] = str(stage_dir)
+    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+
+
+def _logger_overrides(name: str, stage_dir: Path, stage: str) -> dict:
+    if name == "csv":
+        return {"save_dir": str(stage_dir)}
+    if name == "wandb":
+        return {"job_type": stage, "save_dir": str(stage_dir)}
+    return {}
+
+
+def fit_stage(cfg: DictConfig, model_cfg: DictConfig, dm: DepthDataModule, stage_dir: Path,
+              stage: str, max_epochs: int | None = None, resume: str | None = None
+              ) -> tuple[str, dict[str, float]]:
+    """Train one stage (resuming from `resume` if given); return the best checkpoint's path and
+    its validation metrics."""
+    model: DepthStage = instantiate(model_cfg)
+    trainer = build_trainer(cfg, stage_dir, stage, max_epochs)
+    log.info("%s stage: %d trainable parameters, precision %s", stage,
+             sum(p.numel() for p in model.parameters() if p.requires_grad),
+             trainer.precision)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or "last"
+    results = trainer.validate(model, datamodule=dm, ckpt_path=ckpt if best else None,
+                               verbose=False)
+    _finish_loggers(trainer)
+    return best, _stage_metrics(results)
+
+
+def _finish_loggers(trainer: L.Trainer) -> None:
+    for lg in trainer.loggers:
+        if type(lg).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()  # else the next stage or multirun job logs into this run
+
+
+def validate_checkpoint(cfg: DictConfig, path: str, dm: DepthDataModule, stage_dir: Path
+                        ) -> dict[str, float]:
+    """Validation metrics of an existing coarse checkpoint on this run's validation frames."""
+    model = CoarseStage.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    trainer = build_trainer(OmegaConf.merge(cfg, {"logger": None, "callbacks": None}),
+                            stage_dir, "coarse")
+    return _stage_metrics(trainer.validate(model, datamodule=dm, verbose=False))
+
+
+def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Train as configured and return the metrics.json content."""
+    out_dir = Path(cfg.paths.output_dir)
+    if cfg.get("seed") is not None:  # seed=0 is a seed
+        L.seed_everything(int(cfg.seed), workers=True)
+    if cfg.get("deterministic"):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    dm: DepthDataModule = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    metrics: dict[str, dict[str, float]] = {"mean": mean_baseline(dm)}
+    is_fine = "coarse_ckpt" in cfg.model
+    model_cfg = cfg.model
+    if is_fine:
+        coarse_ckpt = model_cfg.coarse_ckpt
+        if coarse_ckpt:
+            instantiate(model_cfg)  # fail early on a wrong checkpoint, before any output
+            metrics["coarse"] = validate_checkpoint(cfg, coarse_ckpt, dm, out_dir / "coarse")
+        else:
+            pre = cfg.get("coarse_stage")
+            if pre is None:
+                raise DepthLightningError("model.coarse_ckpt: give a coarse checkpoint, or use "
+                                          "+experiment=fine to train the coarse stage first")
+            coarse_ckpt, metrics["coarse"] = fit_stage(cfg, pre.model, dm, out_dir / "coarse",
+                                                       "coarse", pre.get("max_epochs"))
+            model_cfg = OmegaConf.merge(model_cfg, {"coarse_ckpt": coarse_ckpt})
+        _, metrics["fine"] = fit_stage(cfg, model_cfg, dm, out_dir / "fine", "fine",
+                                       resume=cfg.get("ckpt_path"))
+    else:
+        _, metrics["coarse"] = fit_stage(cfg, model_cfg, dm, out_dir / "coarse", "coarse",
+                                         resume=cfg.get("ckpt_path"))
+    _write_json(out_dir / "metrics.json", metrics)
+    _print_table(metrics)
+    return metrics
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def _print_table(metrics: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = [c for c in ("mean", "coarse", "fine") if c in metrics]
+    table = Table(title="validation")
+    table.add_column("metric")
+    for c in cols:
+        table.add_column({"mean": "Mean", "coarse": "Coarse", "fine": "Coarse+Fine"}[c],
+                         justify="right")
+    for key in metrics["mean"]:
+        table.add_row(key, *(f"{metrics[c].get(key, float('nan')):.4f}" for c in cols))
+    Console().print(table)
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, dict[str, float]]) -> float | None:
+    """The value a Hydra sweeper minimises, named like `fine/si_rmse_log`."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    stage, _, key = name.partition("/")
+    return metrics.get(stage, {}).get(key)
+
+
+def discard_run_dir(out_dir: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's own bookkeeping, so a run refused
+    for bad input leaves nothing half-written behind."""
+    if not out_dir.is_dir():
+        return
+    leftovers = [p for p in out_dir.iterdir() if p.name not in (".hydra", "train.log")]
+    if not leftovers:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def main(cfg: DictConfig) -> float | None:
+    """Hydra task function: run, and turn input errors into one line and exit status 1."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    with open_dict(cfg):
+        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        return optimized_value(cfg, run(cfg))
+    except DepthLightningError as e:
+        print(f"error: {e}", file=sys.stderr)
+        discard_run_dir(Path(cfg.paths.output_dir))
+        if multirun:  # let the sweep go on with the other jobs; Hydra reports this one
+            raise
+        sys.exit(1)
