@@ -42,7 +42,7 @@ def downsample_frame(frame: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
     h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
     blocks = img[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).astype(np.uint16)
     image = ((blocks.sum(axis=(1, 3)) + 2) // 4).astype(np.uint8)
-    out, bad = [], 0
+    out, bad = [], int(frame.get("bad_values", 0))
     for key in ("depth", "raw_depth"):
         d = np.asarray(frame[key], dtype=np.float32)[:h:2, :w:2]
         broken = ~np.isfinite(d) | (d < 0)
@@ -69,7 +69,7 @@ class FrameCache:
     def open(cls, root: str | Path) -> FrameCache:
         root = Path(root)
         meta = json.loads((root / "meta.json").read_text())
-        arrays = {k: np.load(root / f"{k}.npy", mmap_mode="r") for k in ("images", "depth",
+        arrays = {k: np.load(root / f"{k}.npy", mmap_mode="c") for k in ("images", "depth",
                                                                              "raw_depth")}
         return cls(root=root, scenes=meta.pop("scenes"), meta=meta, **arrays)
 

@@ -183,13 +183,14 @@ def to_metres(arr: np.ndarray, units: str) -> np.ndarray:
     raise ValueError(f"unknown depth units {units!r}")
 
 
-def _sanitise(depth: np.ndarray) -> np.ndarray:
+def _sanitise(depth: np.ndarray) -> tuple[np.ndarray, int]:
     # 0 is the project's "no reading" value; NaN, inf and negative depths are never usable.
     bad = ~np.isfinite(depth) | (depth < 0)
-    if bad.any():
+    count = int(bad.sum())
+    if count:
         depth = depth.copy()
         depth[bad] = 0.0
-    return depth
+    return depth, count
 
 
 class NYULabeled(Sequence):
@@ -376,17 +377,19 @@ class NYULabeled(Sequence):
                 f"{self._path}: cannot read frame {i} of '{key}' ({_one_line(err)}); "
                 "the file is corrupt, fetch it again"
             ) from err
-        depth = _sanitise(np.ascontiguousarray(to_metres(depth_raw, self._depth_units)))
+        depth, bad = _sanitise(np.ascontiguousarray(to_metres(depth_raw, self._depth_units)))
         if raw_raw is None:
             raw = depth.copy()  # callers may mask one in place without touching the other
         else:
-            raw = _sanitise(np.ascontiguousarray(to_metres(raw_raw, self._raw_units)))
+            raw, bad_raw = _sanitise(np.ascontiguousarray(to_metres(raw_raw, self._raw_units)))
+            bad += bad_raw
         return {
             "image": image,
             "depth": depth,
             "raw_depth": raw,
             "scene": self._scenes[i],
             "index": i,
+            "bad_values": bad,  # NaN, inf and negative depths set to 0 (counted for the log)
         }
 
     # -- properties ------------------------------------------------------------------------
