@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from depth_lightning.metrics import depth_metrics
 from depth_lightning.stages import CoarseStage, DepthStage
 
 log = logging.getLogger("depth_lightning")
+
+# The fine stage keeps its frozen coarse network in eval mode on purpose.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 
 
 def mean_baseline(dm: DepthDataModule) -> dict[str, float]:
@@ -89,11 +93,14 @@ def fit_stage(cfg: DictConfig, model_cfg: DictConfig, dm: DepthDataModule, stage
     log.info("%s stage: %d trainable parameters, precision %s", stage,
              sum(p.numel() for p in model.parameters() if p.requires_grad),
              trainer.precision)
-    trainer.fit(model, datamodule=dm, ckpt_path=resume)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt = best or "last"
-    results = trainer.validate(model, datamodule=dm, ckpt_path=ckpt if best else None,
-                               verbose=False)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume, weights_only=True)
+    cb = trainer.checkpoint_callback
+    best = (cb.best_model_path or cb.last_model_path) if cb is not None else ""
+    results = trainer.validate(model, datamodule=dm, ckpt_path=best or None, verbose=False,
+                               weights_only=True)
+    if not best:  # fast_dev_run or checkpointing off: keep the weights for the next stage
+        best = str(stage_dir / "checkpoints" / "final.ckpt")
+        trainer.save_checkpoint(best)
     _finish_loggers(trainer)
     return best, _stage_metrics(results)
 
@@ -192,6 +199,15 @@ def discard_run_dir(out_dir: Path) -> None:
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+def _user_error(e: BaseException | None) -> DepthLightningError | None:
+    """The DepthLightningError behind `e`, also when Hydra's instantiate wrapped it."""
+    while e is not None:
+        if isinstance(e, DepthLightningError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main(cfg: DictConfig) -> float | None:
     """Hydra task function: run, and turn input errors into one line and exit status 1."""
     from hydra.core.hydra_config import HydraConfig
@@ -202,8 +218,11 @@ def main(cfg: DictConfig) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         return optimized_value(cfg, run(cfg))
-    except DepthLightningError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:
+        user_error = _user_error(e)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
         discard_run_dir(Path(cfg.paths.output_dir))
         if multirun:  # let the sweep go on with the other jobs; Hydra reports this one
             raise

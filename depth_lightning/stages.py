@@ -102,9 +102,8 @@ class DepthStage(L.LightningModule):
         metrics.update(torch.exp(log_pred.detach().float()), depth)
         bs = depth.shape[0]
         self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
-                 prog_bar=True, batch_size=bs, sync_dist=split != "train")
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=bs,
-                      prog_bar=split == "val")
+                 prog_bar=split == "train", batch_size=bs, sync_dist=split != "train")
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=bs)
         return loss
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:

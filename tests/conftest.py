@@ -1,0 +1,39 @@
+"""Shared fixtures: a small SynthRooms file and a runner for the command-line entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_FRAMES = 24
+
+
+@pytest.fixture(scope="session")
+def synth_data_dir(tmp_path_factory) -> Path:
+    """A data folder holding a 24-frame SynthRooms file (each xdist worker makes its own)."""
+    from depth_lightning.data.synthrooms import ensure_synthrooms
+
+    data_dir = tmp_path_factory.mktemp("data")
+    ensure_synthrooms(data_dir, n_frames=SMALL_FRAMES, seed=0)
+    return data_dir
+
+
+def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
+               timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m module args...` as a user would, capturing its output."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0",
+                "WANDB_MODE": "offline", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def small_run_args(data_dir: Path, out_dir: Path) -> list[str]:
+    """Overrides that make a training run tiny: small data, small batches, tiny epochs."""
+    return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}",
+            f"data.synth.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
+            "data.num_workers=0", "callbacks.progress_bar=null"]
