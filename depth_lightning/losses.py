@@ -7,7 +7,7 @@ from torch import Tensor
 
 
 def valid_mask(depth: Tensor) -> Tensor:
-    """Pixels with a usable depth: positive and finite (Kinect holes are 0, corrupt ones NaN/inf)."""
+    """Pixels with a usable depth: positive and finite (Kinect holes are 0, corrupt NaN/inf)."""
     return torch.isfinite(depth) & (depth > 0)
 
 

@@ -34,7 +34,9 @@ def load_official_split(path: str | Path, n_frames: int) -> tuple[np.ndarray, np
         train = np.asarray(mat["trainNdxs"]).ravel().astype(np.int64) - 1
         test = np.asarray(mat["testNdxs"]).ravel().astype(np.int64) - 1
     except KeyError as e:
-        raise DataError(f"{path}: missing {e.args[0]!r} (expected trainNdxs and testNdxs)") from None
+        raise DataError(
+            f"{path}: missing {e.args[0]!r} (expected trainNdxs and testNdxs)"
+        ) from None
     for name, idx in (("trainNdxs", train), ("testNdxs", test)):
         if idx.size and (idx.min() < 0 or idx.max() >= n_frames):
             raise DataError(
