@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from depth_lightning.data.datamodule import DepthDataModule
@@ -40,12 +41,24 @@ def mean_baseline(dm: DepthDataModule) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.compute().items()}
 
 
-def _stage_metrics(results: list[dict[str, Any]]) -> dict[str, float]:
-    out = {}
-    for k, v in results[0].items():
-        if k.startswith("val/"):
-            out[k[4:]] = float(v)
-    return out
+@torch.no_grad()
+def evaluate_model(model: DepthStage, dm: DepthDataModule, precision: str | int | None = None
+                   ) -> dict[str, float]:
+    """Validation metrics of `model` on all validation frames, in one process.
+
+    Lightning's distributed validation pads the last batch with repeated frames; the final
+    figures are computed here instead, on one device, over each frame exactly once.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    metrics = depth_metrics().to(device)
+    bf16 = str(precision).startswith("bf16")
+    for batch in dm.val_dataloader():
+        images = batch["image"].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            log_depth = model(images)
+        metrics.update(torch.exp(log_depth.float()), batch["depth"].to(device))
+    return {k: float(v) for k, v in metrics.compute().items()}
 
 
 def build_trainer(cfg: DictConfig, stage_dir: Path, stage: str, max_epochs: int | None = None
@@ -63,10 +76,9 @@ def build_trainer(cfg: DictConfig, stage_dir: Path, stage: str, max_epochs: int 
     for name, lg_cfg in (cfg.get("logger") or {}).items():
         if lg_cfg is None or "_target_" not in lg_cfg:
             continue
-        try:
-            loggers.append(instantiate(lg_cfg, **_logger_overrides(name, stage_dir, stage)))
-        except Exception as e:  # an optional dashboard must never stop training
-            log.warning("logger %s could not start (%s); continuing without it", name, e)
+        logger = start_logger(name, lg_cfg, cfg, stage_dir, stage)
+        if logger is not None:
+            loggers.append(logger)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"))
     if max_epochs is not None:
@@ -75,19 +87,33 @@ def build_trainer(cfg: DictConfig, stage_dir: Path, stage: str, max_epochs: int 
     return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
 
-def _logger_overrides(name: str, stage_dir: Path, stage: str) -> dict:
+def start_logger(name: str, lg_cfg: DictConfig, cfg: DictConfig, stage_dir: Path, stage: str):
+    """Instantiate one logger; a dashboard that cannot start warns and is left out, so that
+    training goes on with the CSV log."""
+    kwargs: dict[str, Any] = {}
     if name == "csv":
-        return {"save_dir": str(stage_dir)}
-    if name == "wandb":
-        return {"job_type": stage, "save_dir": str(stage_dir)}
-    return {}
+        kwargs = {"save_dir": str(stage_dir)}
+    elif name == "wandb":
+        from depth_lightning.tracking import wandb_settings
+
+        kwargs = wandb_settings(lg_cfg, cfg, stage_dir, stage)
+    try:
+        logger = instantiate(lg_cfg, **kwargs)
+        if name == "wandb":  # W&B starts lazily: make it fail here rather than mid-fit
+            logger.experiment.config.update(OmegaConf.to_container(cfg, resolve=True),
+                                            allow_val_change=True)
+        return logger
+    except Exception as e:  # an optional dashboard must never stop training
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        log.warning("logger %s could not start (%s); continuing without it", name, first)
+        return None
 
 
 def fit_stage(cfg: DictConfig, model_cfg: DictConfig, dm: DepthDataModule, stage_dir: Path,
               stage: str, max_epochs: int | None = None, resume: str | None = None
               ) -> tuple[str, dict[str, float]]:
     """Train one stage (resuming from `resume` if given); return the best checkpoint's path and
-    its validation metrics."""
+    its validation metrics (empty on ranks other than 0)."""
     model: DepthStage = instantiate(model_cfg)
     trainer = build_trainer(cfg, stage_dir, stage, max_epochs)
     log.info("%s stage: %d trainable parameters, precision %s", stage,
@@ -96,30 +122,23 @@ def fit_stage(cfg: DictConfig, model_cfg: DictConfig, dm: DepthDataModule, stage
     trainer.fit(model, datamodule=dm, ckpt_path=resume, weights_only=True)
     cb = trainer.checkpoint_callback
     best = (cb.best_model_path or cb.last_model_path) if cb is not None else ""
-    results = trainer.validate(model, datamodule=dm, ckpt_path=best or None, verbose=False,
-                               weights_only=True)
     if not best:  # fast_dev_run or checkpointing off: keep the weights for the next stage
         best = str(stage_dir / "checkpoints" / "final.ckpt")
         trainer.save_checkpoint(best)
-    _finish_loggers(trainer)
-    return best, _stage_metrics(results)
+    best = trainer.strategy.broadcast(best)
+    _finish_wandb()
+    if not trainer.is_global_zero:
+        return best, {}
+    model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
+    return best, evaluate_model(model, dm, trainer.precision)
 
 
-def _finish_loggers(trainer: L.Trainer) -> None:
-    for lg in trainer.loggers:
-        if type(lg).__name__ == "WandbLogger":
-            import wandb
-
-            wandb.finish()  # else the next stage or multirun job logs into this run
-
-
-def validate_checkpoint(cfg: DictConfig, path: str, dm: DepthDataModule, stage_dir: Path
-                        ) -> dict[str, float]:
-    """Validation metrics of an existing coarse checkpoint on this run's validation frames."""
-    model = CoarseStage.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    trainer = build_trainer(OmegaConf.merge(cfg, {"logger": None, "callbacks": None}),
-                            stage_dir, "coarse")
-    return _stage_metrics(trainer.validate(model, datamodule=dm, verbose=False))
+def _finish_wandb() -> None:
+    """End the stage's W&B run (if any), or the next stage or multirun job would log into it.
+    Checked on wandb itself: fast_dev_run hides the loggers behind a dummy."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
@@ -140,7 +159,10 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
         coarse_ckpt = model_cfg.coarse_ckpt
         if coarse_ckpt:
             instantiate(model_cfg)  # fail early on a wrong checkpoint, before any output
-            metrics["coarse"] = validate_checkpoint(cfg, coarse_ckpt, dm, out_dir / "coarse")
+            coarse = CoarseStage.load_from_checkpoint(coarse_ckpt, map_location="cpu",
+                                                      weights_only=True)
+            metrics["coarse"] = evaluate_model(coarse, dm, resolve_precision(
+                cfg.trainer.get("precision", "auto")))
         else:
             pre = cfg.get("coarse_stage")
             if pre is None:
@@ -154,8 +176,9 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     else:
         _, metrics["coarse"] = fit_stage(cfg, model_cfg, dm, out_dir / "coarse", "coarse",
                                          resume=cfg.get("ckpt_path"))
-    _write_json(out_dir / "metrics.json", metrics)
-    _print_table(metrics)
+    if rank_zero_only.rank == 0:  # DDP: one process writes the results
+        _write_json(out_dir / "metrics.json", metrics)
+        _print_table(metrics)
     return metrics
 
 
@@ -181,11 +204,13 @@ def _print_table(metrics: dict[str, dict[str, float]]) -> None:
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, dict[str, float]]) -> float | None:
-    """The value a Hydra sweeper minimises, named like `fine/si_rmse_log`."""
+    """The value a Hydra sweeper minimises: `stage/key` of metrics.json, or a bare key for the
+    last stage trained (fine if there is one)."""
     name = cfg.get("optimized_metric")
     if not name:
         return None
-    stage, _, key = name.partition("/")
+    stage, _, key = name.rpartition("/")
+    stage = stage or ("fine" if "fine" in metrics else "coarse")
     return metrics.get(stage, {}).get(key)
 
 

@@ -1,4 +1,4 @@
-"""Figures: learning curves (and, later, depth panels). matplotlib with the Agg backend."""
+"""Figures: learning curves, the Figure-3 depth grid and prediction panels (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def read_epoch_csv(path: str | Path) -> list[dict[str, float]]:
@@ -42,3 +43,94 @@ def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: 
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+
+
+# -- depth maps -------------------------------------------------------------------------------
+DEPTH_CMAP = "viridis"  # perceptually uniform: near is dark, far is bright
+
+
+def _savefig_atomic(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Save a figure as PNG under a temporary name, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def depth_range(*maps: np.ndarray) -> tuple[float, float]:
+    """One colour scale for several depth maps: min and max of their finite positive values."""
+    values = [m[np.isfinite(m) & (m > 0)] for m in maps if m is not None]
+    values = [v for v in values if v.size]
+    if not values:
+        return 0.0, 1.0
+    lo = float(min(v.min() for v in values))
+    hi = float(max(v.max() for v in values))
+    return (lo, hi) if hi > lo else (lo, lo + 1e-3)
+
+
+def _depth_cmap() -> matplotlib.colors.Colormap:
+    return matplotlib.colormaps[DEPTH_CMAP].with_extremes(bad="white")  # holes: white
+
+
+def plot_depth_grid(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """The seed's Figure 3: one row per frame, columns RGB | ground truth | coarse |
+    coarse+fine (the last left out when a row has no ``fine``), one colour scale per row with
+    its colourbar in metres.
+
+    Each row is a dict: ``rgb`` uint8 (H,W,3), ``gt`` (H,W) metres (0 or NaN = no ground truth,
+    drawn white), ``coarse`` and optionally ``fine`` (H,W) metres, optionally ``label``.
+    """
+    if not rows:
+        raise ValueError("plot_depth_grid needs at least one row")
+    columns = [("gt", "Ground truth"), ("coarse", "Coarse"), ("fine", "Coarse+Fine")]
+    columns = [(k, name) for k, name in columns if all(r.get(k) is not None for r in rows)]
+    n_cols = 1 + len(columns)
+    h, w = rows[0]["rgb"].shape[:2]
+    panel_w = 3.0
+    fig, axes = plt.subplots(len(rows), n_cols, squeeze=False,
+                             figsize=(panel_w * n_cols + 0.8, panel_w * h / w * len(rows) + 0.6),
+                             layout="constrained")
+    cmap = _depth_cmap()
+    for i, row in enumerate(rows):
+        maps = [np.where(np.asarray(row[k]) > 0, row[k], np.nan) for k, _ in columns]
+        vmin, vmax = depth_range(*maps)
+        axes[i, 0].imshow(row["rgb"])
+        axes[i, 0].set_ylabel(row.get("label", ""), fontsize=8)
+        image = None
+        for j, depth in enumerate(maps, start=1):
+            image = axes[i, j].imshow(np.ma.masked_invalid(depth), cmap=cmap, vmin=vmin,
+                                      vmax=vmax)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if image is not None:
+            fig.colorbar(image, ax=list(axes[i, 1:]), fraction=0.03, pad=0.01, label="m")
+    for j, name in enumerate(["RGB", *(name for _, name in columns)]):
+        axes[0, j].set_title(name, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _savefig_atomic(fig, path)
+
+
+def plot_prediction(photo: np.ndarray, depth: np.ndarray, path: str | Path,
+                    title: str = "") -> Path:
+    """The photo beside its predicted depth map, colour-mapped, with a scale bar in metres."""
+    h, w = depth.shape
+    panel_w = 4.0
+    fig, (ax_rgb, ax_depth) = plt.subplots(1, 2, figsize=(2 * panel_w + 0.9, panel_w * h / w + 0.5),
+                                           layout="constrained")
+    ax_rgb.imshow(photo)
+    vmin, vmax = depth_range(depth)
+    image = ax_depth.imshow(depth, cmap=_depth_cmap(), vmin=vmin, vmax=vmax)
+    fig.colorbar(image, ax=ax_depth, fraction=0.046, pad=0.02, label="depth (m)")
+    for ax in (ax_rgb, ax_depth):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax_rgb.set_title(title, fontsize=9)
+    return _savefig_atomic(fig, path)

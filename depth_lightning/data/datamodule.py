@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from depth_lightning.data import download as dl
 from depth_lightning.data.cache import FrameCache, build_cache, cache_dir_for
+from depth_lightning.data.folder import FolderRGBD, same_dataset
 from depth_lightning.data.nyu import NYULabeled
 from depth_lightning.data.splits import make_split
 from depth_lightning.data.transforms import Augment, JointTransform, _grid
@@ -27,7 +29,7 @@ from depth_lightning.nets import INPUT_SIZE, OUTPUT_SIZE
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("synthrooms", "nyu_v1", "nyu_v2")
+SOURCES = ("synthrooms", "nyu_v1", "nyu_v2", "folder")
 TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}
 
 
@@ -66,7 +68,13 @@ def _open_labeled(path: str, version: str | None) -> NYULabeled:
 
 
 class DepthDataModule(L.LightningDataModule):
-    """NYU-layout labeled file (SynthRooms, NYU V1 or V2) as train / val / test loaders."""
+    """NYU-layout labeled file (SynthRooms, NYU V1 or V2) or a folder of RGB-D images
+    (`source="folder"`, `root`, `depth_scale`) as train / val / test loaders.
+
+    With `download=True`, `prepare_data` fetches a missing NYU file (and V2's splits.mat) from
+    its official address, or from `urls[name]` (names: nyu_v2, splits, nyu_v1), into the folder
+    of `path` / `split.file` (`data_dir` by default).
+    """
 
     def __init__(
         self,
@@ -84,6 +92,10 @@ class DepthDataModule(L.LightningDataModule):
         data_dir: str = "data",
         cache_dir: str | None = None,
         cache_workers: int = 2,
+        download: bool = False,
+        urls: dict | None = None,
+        root: str | None = None,
+        depth_scale: float = 1000.0,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -92,7 +104,7 @@ class DepthDataModule(L.LightningDataModule):
             raise DataError(f"data.target: must be one of {tuple(TARGETS)}, got {target!r}")
         self.source = source
         self.path = path
-        self.version = version or (None if source == "synthrooms" else source[-2:])
+        self.version = version or (source[-2:] if source.startswith("nyu_") else None)
         self.synth = {"frames": 2000, "seed": 0, **(synth or {})}
         self.target = target
         self.split_cfg = {"kind": "scene", "val_fraction": 0.2, "seed": 0, **(split or {})}
@@ -108,6 +120,10 @@ class DepthDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.cache_root = Path(cache_dir) if cache_dir else self.data_dir / "cache"
         self.cache_workers = cache_workers
+        self.download = bool(download)
+        self.urls = dl.check_urls(urls)
+        self.root = root
+        self.depth_scale = depth_scale
         self.cache: FrameCache | None = None
         self.train_idx = self.val_idx = None
         self._stats: dict[str, torch.Tensor] | None = None
@@ -119,16 +135,56 @@ class DepthDataModule(L.LightningDataModule):
             from depth_lightning.data.synthrooms import ensure_synthrooms
 
             return ensure_synthrooms(self.data_dir, self.synth["frames"], self.synth["seed"])
+        if self.source == "folder":
+            raise DataError("data.path: the folder source reads data.root, not a file")
         if not self.path:
             raise DataError(f"data.path: {self.source} needs the path of the labeled .mat file")
         path = Path(self.path).expanduser()
         if not path.is_file():
-            raise DataError(f"data.path: {path} does not exist")
+            hint = "" if self.download or self.source not in dl.REGISTRY else (
+                f" (set data.download=true to fetch {dl.REGISTRY[self.source].fname}, or "
+                "download it yourself)")
+            raise DataError(f"data.path: {path} does not exist{hint}")
         if not os.access(path, os.R_OK):
             raise DataError(f"data.path: {path} is not readable")
         return path
 
+    def _folder(self, check: bool = False) -> FolderRGBD:
+        if not self.root:
+            raise DataError("data.root: the folder source needs the folder of RGB-D images")
+        return FolderRGBD(self.root, self.depth_scale, check=check)
+
+    def cache_path(self) -> Path:
+        """The frame cache of the configured source (built or not)."""
+        if self.source == "folder":
+            return self._folder().cache_dir(self.cache_root)
+        return cache_dir_for(self.resolve_path(), self.cache_root)
+
+    def fetch_missing(self) -> None:
+        """Download the configured NYU files that are missing (`download=True`)."""
+        if self.source not in ("nyu_v1", "nyu_v2"):
+            return
+        wanted = []
+        if self.path:
+            wanted.append((self.source, Path(self.path).expanduser()))
+        s = self.split_cfg
+        if self.source == "nyu_v2" and s.get("kind") == "official" and s.get("file"):
+            wanted.append(("splits", Path(s["file"]).expanduser()))
+        for name, dest in wanted:
+            if not dest.exists():
+                dl.fetch(name, dest.parent, url=self.urls.get(name), fname=dest.name)
+
     def prepare_data(self) -> None:
+        if self.download:
+            self.fetch_missing()
+        if self.source == "folder":
+            folder = self._folder()
+            dest = folder.cache_dir(self.cache_root)
+            if not (dest / "meta.json").is_file():
+                folder.check_files()
+                build_cache(folder, dest, folder.scenes, factory=partial(same_dataset, folder),
+                            workers=self.cache_workers)
+            return
         path = self.resolve_path()
         labeled = NYULabeled(path, version=self.version)  # validates keys and shapes
         dest = cache_dir_for(path, self.cache_root)
@@ -139,8 +195,8 @@ class DepthDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.cache is not None:
             return
-        path = self.resolve_path()
-        dest = cache_dir_for(path, self.cache_root)
+        dest = self.cache_path()
+        path = self.root if self.source == "folder" else self.resolve_path()
         if not (dest / "meta.json").is_file():  # prepare_data was skipped (e.g. a test)
             self.prepare_data()
         self.cache = FrameCache.open(dest)

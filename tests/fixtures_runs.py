@@ -1,0 +1,67 @@
+"""A tiny trained run (coarse then fine, one batch each) shared by the evaluate, predict and
+report tests: trained once per test session with the train command, as `make train` does, even
+when pytest-xdist runs the tests in several workers.
+
+Use it with `from fixtures_runs import tiny_run  # noqa: F401` in a test module.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import SMALL_FRAMES, run_module, small_run_args
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    run_dir: Path  # outputs/train/runs/<run>
+    data_dir: Path  # the SynthRooms data it was trained on
+    coarse_ckpt: Path
+    fine_ckpt: Path
+
+    def data_args(self, log_dir: Path) -> list[str]:
+        """Overrides that point evaluate at the run's data and `log_dir` for its outputs."""
+        return [f"paths.data_dir={self.data_dir}", f"paths.log_dir={log_dir}",
+                f"data.synth.frames={SMALL_FRAMES}", "data.num_workers=0"]
+
+
+def _checkpoint(stage_dir: Path) -> Path:
+    for name in ("best.ckpt", "last.ckpt", "final.ckpt"):
+        if (stage_dir / "checkpoints" / name).is_file():
+            return stage_dir / "checkpoints" / name
+    raise FileNotFoundError(f"no checkpoint in {stage_dir / 'checkpoints'}")
+
+
+def _train(root: Path) -> dict:
+    data_dir, out = root / "data", root / "outputs"
+    res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
+                     *small_run_args(data_dir, out), cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run_dir,) = sorted((out / "train" / "runs").iterdir())
+    return {"run_dir": str(run_dir), "data_dir": str(data_dir),
+            "coarse_ckpt": str(_checkpoint(run_dir / "coarse")),
+            "fine_ckpt": str(_checkpoint(run_dir / "fine"))}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers share the session's base folder (the parent of their own); without xdist
+    # the parent is shared with other sessions, so stay in this session's folder.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "tiny_run"
+    root.mkdir(exist_ok=True)
+    with open(shared / "tiny_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker trains, the others wait for it
+        done = root / "run.json"
+        if not done.is_file():
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(_train(root)))
+            tmp.replace(done)
+        info = json.loads(done.read_text())
+    return TinyRun(**{k: Path(v) for k, v in info.items()})

@@ -1,0 +1,159 @@
+"""The train command on NYU-layout files built from the real frames in ../shared/data.
+
+The seed's setting on V1 and the official V2 setting run a fast_dev_run; bad input (a split
+that exceeds the file, a truncated file, wrong shapes) is one line and a non-zero exit; NaN,
+negative and missing depths are masked and counted, and never reach the metrics as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+from conftest import run_module, small_run_args
+from nyu_files import (
+    fill_holes_nearest,
+    kinect_raw_from_metres,
+    real_v1_frames,
+    real_v1_names,
+    real_v2_raw_frames,
+    require_shared_data,
+    write_nyu_v1,
+    write_nyu_v2,
+)
+
+V2_SCENES = ["bedroom_0001", "bedroom_0001", "kitchen_0003", "office_0004", "office_0004",
+             "living_room_0005", "living_room_0005", "bathroom_0006"]
+
+
+def run_dirs(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "train" / "runs").glob("*") if p.is_dir())
+
+
+def train(tmp_path: Path, *args: str) -> tuple:
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", *args, "++trainer.fast_dev_run=true",
+                     *small_run_args(tmp_path / "data", out), cwd=tmp_path)
+    return res, out
+
+
+def finite_metrics(out: Path) -> dict:
+    (run,) = run_dirs(out)
+    metrics = json.loads((run / "metrics.json").read_text())
+    for stage, values in metrics.items():
+        for key, v in values.items():
+            assert math.isfinite(v), f"{stage}/{key} = {v}"
+    return metrics
+
+
+def assert_one_line_error(res, *needles: str) -> None:
+    assert res.returncode != 0
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def v2_frames() -> tuple[list, list, list]:
+    """8 real frames: the 3 V2 raw frames (holes) and 5 V1 frames (raw = depth)."""
+    require_shared_data()
+    v2 = real_v2_raw_frames()
+    v1 = real_v1_frames()[:5]
+    images = [rgb for rgb, _ in v2] + [rgb for rgb, _ in v1]
+    raws = [d for _, d in v2] + [d for _, d in v1]
+    depths = [fill_holes_nearest(d) for d in raws]
+    return images, depths, raws
+
+
+def write_splits(path: Path, train: list[int], test: list[int]) -> Path:
+    # MATLAB column vectors of 1-based indices, as in the official splits.mat
+    scipy.io.savemat(path, {"trainNdxs": np.array(train, np.float64)[:, None],
+                            "testNdxs": np.array(test, np.float64)[:, None]})
+    return path
+
+
+@pytest.fixture
+def v1_file(tmp_path) -> Path:
+    require_shared_data()
+    frames = real_v1_frames()
+    depths = [d for _, d in frames]
+    # the layout one source reports for V1: uint16 millimetres, raw Kinect disparity
+    return write_nyu_v1(tmp_path / "nyu_depth_data_labeled.mat", [rgb for rgb, _ in frames],
+                        depths, [kinect_raw_from_metres(d) for d in depths], real_v1_names(),
+                        depth_dtype="uint16")
+
+
+def test_seed_setting_on_v1_fast_dev_run(v1_file, tmp_path):
+    res, out = train(tmp_path, "+experiment=seed_paper", "data=nyu_v1", f"data.path={v1_file}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = finite_metrics(out)
+    assert set(metrics) == {"mean", "coarse", "fine"}
+    (run,) = run_dirs(out)
+    cfg = (run / "config.yaml").read_text()
+    assert "kind: seed" in cfg and "subset: 800" in cfg
+
+
+def test_official_v2_setting_fast_dev_run(tmp_path):
+    images, depths, raws = v2_frames()
+    path = write_nyu_v2(tmp_path / "nyu_depth_v2_labeled.mat", images, depths, raws, V2_SCENES)
+    splits = write_splits(tmp_path / "splits.mat", [1, 2, 4, 5, 6], [3, 7, 8])
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", f"data.split.file={splits}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    finite_metrics(out)
+    assert "5 train / 3 val frames" in (run_dirs(out)[0] / "train.log").read_text()
+
+
+def test_split_indices_beyond_the_file_are_one_line(tmp_path):
+    images, depths, raws = v2_frames()
+    path = write_nyu_v2(tmp_path / "v2.mat", images, depths, raws, V2_SCENES)
+    real = require_shared_data() / "nyu_v2_splits" / "splits.mat"  # indexes 1449 frames
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", f"data.split.file={real}")
+    assert_one_line_error(res, "splits.mat", "8 frames")
+    assert run_dirs(out) == []
+
+
+def test_truncated_file_is_one_line(tmp_path):
+    images, depths, raws = v2_frames()
+    path = write_nyu_v2(tmp_path / "v2.mat", images, depths, raws, V2_SCENES)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all")
+    assert_one_line_error(res, "v2.mat", "truncated")
+
+
+def test_wrong_shapes_are_one_line(tmp_path):
+    path = tmp_path / "transposed.mat"
+    with h5py.File(path, "w") as f:
+        f["images"] = np.zeros((2, 3, 480, 640), np.uint8)
+        f["depths"] = np.zeros((2, 480, 640), np.float32)
+    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all")
+    assert_one_line_error(res, "transposed.mat", "images", "shape")
+
+
+def test_nan_negative_and_empty_frames_are_masked_and_counted(tmp_path):
+    images, depths, raws = v2_frames()
+    depths = [d.copy() for d in depths]
+    depths[0][:] = 0.0  # a frame with no valid pixel
+    raws[0] = np.zeros_like(raws[0])
+    depths[1][:100] = np.nan
+    depths[1][100:110] = -1.0
+    depths[2][0, :5] = np.inf
+    path = write_nyu_v2(tmp_path / "v2.mat", images, depths, raws, V2_SCENES)
+    # every frame in training and validation: the empty and NaN frames are in the first
+    # (and only) batch of each
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all",
+                     "data.augment.flip=false", "data.augment.rotate=0")
+    assert res.returncode == 0, res.stderr[-3000:]
+    finite_metrics(out)
+    (cache,) = tmp_path.glob("v2.cache-*")
+    meta = json.loads((cache / "meta.json").read_text())
+    assert meta["bad_depth_values"] == 100 * 640 + 10 * 640 + 5
+    assert meta["frames_without_valid_raw_depth"] == [0]
+    log = (run_dirs(out)[0] / "train.log").read_text()
+    assert "depth values masked" in log

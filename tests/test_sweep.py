@@ -1,0 +1,82 @@
+"""Hydra multirun sweeps, offline W&B runs, the compare table, and jobs that fail."""
+
+import csv
+import json
+from pathlib import Path
+
+from conftest import run_module, small_run_args
+
+
+def multirun_root(out: Path) -> Path:
+    (root,) = (out / "train" / "multiruns").iterdir()
+    return root
+
+
+def wandb_env(tmp_path: Path) -> dict:
+    return {"WANDB_DIR": str(tmp_path / "wb"), "WANDB_CACHE_DIR": str(tmp_path / "wbc"),
+            "WANDB_CONFIG_DIR": str(tmp_path / "wbcfg"), "WANDB_MODE": "offline",
+            "WANDB_API_KEY": "", "WANDB_SILENT": "true"}
+
+
+def test_lambda_sweep_gives_three_jobs_three_wandb_runs_one_group_and_a_compare_table(
+        synth_data_dir, tmp_path):
+    out = tmp_path / "outputs"
+    (tmp_path / "wb").mkdir()
+    res = run_module("depth_lightning.train", "-m", "+experiment=coarse",
+                     "model.loss.lam=0,0.5,1", "++trainer.fast_dev_run=true", "logger=wandb",
+                     *small_run_args(synth_data_dir, out), cwd=tmp_path, env=wandb_env(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    root = multirun_root(out)
+    jobs = sorted(p for p in root.iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == ["0_model.loss.lam=0", "1_model.loss.lam=0.5",
+                                      "2_model.loss.lam=1"]
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert set(metrics) == {"mean", "coarse"}
+    runs = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 3, runs
+    assert len({r.parent.name.rsplit("-", 1)[1] for r in runs}) == 3, "three separate runs"
+    for r in runs:  # the sweep's name is each run's group (stored in the run record)
+        assert root.name.encode() in r.read_bytes()
+    res = run_module("depth_lightning.compare", str(root), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((root / "compare.csv").open()))
+    assert len(rows) == 3
+    si = [float(r["si_rmse_log"]) for r in rows]
+    assert si == sorted(si)
+    assert {r["overrides"] for r in rows} >= {"model.loss.lam=0", "model.loss.lam=1"} or \
+        all("model.loss.lam=" in r["overrides"] for r in rows)
+    assert (root / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert (root / "compare.md").read_text().count("\n") == 2 + 3
+
+
+def test_a_failing_job_leaves_the_other_jobs_results(synth_data_dir, tmp_path):
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", "-m", "+experiment=coarse",
+                     "data.split.val_fraction=0.2,2.0", "++trainer.fast_dev_run=true",
+                     *small_run_args(synth_data_dir, out), cwd=tmp_path)
+    assert res.returncode != 0
+    assert "val_fraction" in res.stderr
+    root = multirun_root(out)
+    good = root / "0_data.split.val_fraction=0.2" / "metrics.json"
+    assert json.loads(good.read_text())["coarse"]["si_rmse_log"] > 0
+
+
+def test_wandb_that_cannot_start_warns_and_training_goes_on(synth_data_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {**wandb_env(tmp_path), "WANDB_DIR": str(blocker / "sub")}
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", "+experiment=coarse", "logger=wandb",
+                     "++trainer.fast_dev_run=true", *small_run_args(synth_data_dir, out),
+                     cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "logger wandb could not start" in res.stdout + res.stderr
+    (run,) = (out / "train" / "runs").iterdir()
+    assert (run / "metrics.json").is_file()
+
+
+def test_unknown_override_gets_hydras_message(tmp_path):
+    res = run_module("depth_lightning.train", "model.no_such_key=1", cwd=tmp_path)
+    assert res.returncode != 0
+    assert "no_such_key" in res.stderr and "Traceback" not in res.stderr
