@@ -2,8 +2,9 @@
 
 For each photo writes, into `output_dir` (default: this run's folder under outputs/predict/runs):
 
-* `NAME_depth.png`: 16-bit PNG of the depth in millimetres (rounded; clipped to 1..65535, so 0
-  never appears: in NYU files 0 means "no depth");
+* `NAME_depth.png`: 16-bit PNG of the depth in millimetres, rounded (so PNG / 1000 equals the
+  npy within 0.5 mm) and clipped to 1..65535 (0 never appears: in NYU files it means "no
+  depth"; nothing indoors lies beyond 65.5 m);
 * `NAME_depth.npy`: float32 depth in metres, the photo's height x width;
 * `NAME_viz.png`: the photo beside its colour-mapped depth, with a scale bar in metres.
 

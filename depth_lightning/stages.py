@@ -44,7 +44,7 @@ def load_checkpoint(path: str | Path, expect_stage: str | None = None,
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled code, truncated file, not a torch file at all
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported global" in str(e):
             raise CheckpointError(
                 f"{setting}: {path} holds pickled code, refused (only plain weights are loaded)"
             ) from None

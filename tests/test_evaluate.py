@@ -130,6 +130,23 @@ def test_protocols_on_real_nyu_v2_raw_frames():
                                                                    .mean()), rel=1e-9)
 
 
+def test_one_pass_image_means_equal_the_metric_classes():
+    from depth_lightning.evaluate import ImageMeans
+
+    torch.manual_seed(0)
+    pred = torch.rand(5, 30, 40) * 12
+    target = torch.rand(5, 30, 40) * 12
+    target[0] = 0  # an image without ground truth is skipped by both
+    mask = torch.rand(5, 30, 40) > 0.3
+    for p in (protocol("bts"), protocol("eigen2014")):
+        means, collection = ImageMeans(p), p.metrics()
+        for i in (0, 2):
+            means.update(pred[i:i + 3], target[i:i + 3], mask[i:i + 3])
+            collection.update(pred[i:i + 3], target[i:i + 3], mask[i:i + 3])
+        expected = {k: float(v) for k, v in collection.compute().items()}
+        assert means.compute() == pytest.approx(expected, rel=1e-12)
+
+
 def test_protocol_rejects_bad_settings():
     from depth_lightning.errors import DepthLightningError
 

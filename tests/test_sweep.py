@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from conftest import run_module, small_run_args
 
 
@@ -62,18 +63,25 @@ def test_a_failing_job_leaves_the_other_jobs_results(synth_data_dir, tmp_path):
     assert json.loads(good.read_text())["coarse"]["si_rmse_log"] > 0
 
 
-def test_wandb_that_cannot_start_warns_and_training_goes_on(synth_data_dir, tmp_path):
+@pytest.mark.parametrize("breakage", ["unwritable_dir", "bad_setting"])
+def test_wandb_that_cannot_start_warns_and_training_goes_on(breakage, synth_data_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    env = {**wandb_env(tmp_path), "WANDB_DIR": str(blocker / "sub")}
+    env = wandb_env(tmp_path)
+    if breakage == "unwritable_dir":  # a folder below a plain file cannot be created
+        env["WANDB_DIR"] = str(blocker / "sub")
+    else:  # wandb.init raises on an invalid setting
+        env["WANDB_INIT_TIMEOUT"] = "not-a-number"
     out = tmp_path / "outputs"
     res = run_module("depth_lightning.train", "+experiment=coarse", "logger=wandb",
                      "++trainer.fast_dev_run=true", *small_run_args(synth_data_dir, out),
                      cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "logger wandb could not start" in res.stdout + res.stderr
     (run,) = (out / "train" / "runs").iterdir()
-    assert (run / "metrics.json").is_file()
+    assert json.loads((run / "metrics.json").read_text())["coarse"]["si_rmse_log"] > 0
+    if breakage == "bad_setting":
+        assert "logger wandb could not start" in res.stdout + res.stderr
+    assert not (blocker.parent / "sub").exists()
 
 
 def test_unknown_override_gets_hydras_message(tmp_path):

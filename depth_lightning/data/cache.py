@@ -11,6 +11,7 @@ stale one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -145,27 +146,31 @@ def build_cache(
     except OSError as e:
         raise DataError(f"{dest.parent}: cannot write the frame cache ({e.strerror})") from None
     h, w = CACHE_SIZE
+    shapes = {"images": ((n, h, w, 3), np.uint8), "depth": ((n, h, w), np.float32),
+              "raw_depth": ((n, h, w), np.float32)}
     try:
-        arrays = {
-            "images": np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (n, h, w, 3)),
-            "depth": np.lib.format.open_memmap(tmp / "depth.npy", "w+", np.float32, (n, h, w)),
-            "raw_depth": np.lib.format.open_memmap(tmp / "raw_depth.npy", "w+", np.float32,
-                                                   (n, h, w)),
-        }
+        # Frames go to the .npy files with plain positioned writes, not through a memory map:
+        # mapped pages would count in this process's resident memory and grow with the dataset.
+        files, offsets = {}, {}
         bad_values, empty = 0, []
         from rich.progress import Progress
 
-        with Progress(disable=not progress, transient=True) as bar:
+        with contextlib.ExitStack() as stack:
+            for key, (shape, dtype) in shapes.items():
+                mm = np.lib.format.open_memmap(tmp / f"{key}.npy", "w+", dtype, shape)
+                offsets[key] = mm.offset
+                del mm
+                files[key] = stack.enter_context(open(tmp / f"{key}.npy", "r+b"))
+            bar = stack.enter_context(Progress(disable=not progress, transient=True))
             task = bar.add_task(f"caching {n} frames at 320x240", total=n)
-            for i, (image, depth, raw, bad) in _frames(source, factory, workers):
-                arrays["images"][i], arrays["depth"][i], arrays["raw_depth"][i] = image, depth, raw
-                bad_values += bad
-                if not (raw > 0).any():
+            for i, frame in _frames(source, factory, workers):
+                for key, arr in zip(shapes, frame[:3]):
+                    os.pwrite(files[key].fileno(), np.ascontiguousarray(arr).tobytes(),
+                              offsets[key] + i * arr.nbytes)
+                bad_values += frame[3]
+                if not (frame[2] > 0).any():
                     empty.append(i)
                 bar.advance(task)
-        for a in arrays.values():
-            a.flush()
-        del arrays
         meta = {
             "version": CACHE_VERSION,
             "frames": n,

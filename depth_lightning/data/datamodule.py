@@ -245,7 +245,8 @@ class DepthDataModule(L.LightningDataModule):
         src_hw = self.cache.depth.shape[1:]
         crop = ((src_hw[1] - INPUT_SIZE[1]) / 2, (src_hw[0] - INPUT_SIZE[0]) / 2)
         grid = _grid(OUTPUT_SIZE, src_hw, crop, 1.0, 0.0, False)
-        arr = getattr(self.cache, TARGETS[self.target])
+        # A map of its own, dropped on return: pages touched here leave this process with it.
+        arr = np.load(self.cache.root / f"{TARGETS[self.target]}.npy", mmap_mode="r")
         out = []
         for start in range(0, len(indices), chunk):
             d = torch.from_numpy(np.stack([arr[i] for i in indices[start:start + chunk]]))
