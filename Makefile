@@ -14,6 +14,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+$(VENV)/.installed-sweep: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dev,sweep]"
 	touch $@
 
@@ -21,15 +25,14 @@ $(VENV)/.installed: pyproject.toml
 train: install
 	$(PY) -m depth_lightning.train +experiment=fine $(ARGS)
 
-test: install
+test: $(VENV)/.installed-sweep
 	$(PY) -m pytest -q -n 2 --durations=10 $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check depth_lightning tests
-	$(VENV)/bin/ruff format --check depth_lightning tests || true
 
 # A Hydra multirun over the loss lambda (see README for the other grids and Optuna).
-sweep: install
+sweep: $(VENV)/.installed-sweep
 	$(PY) -m depth_lightning.train -m +experiment=coarse +hparams_search=lambda $(ARGS)
 
 clean:

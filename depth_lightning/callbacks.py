@@ -1,4 +1,5 @@
-"""Callbacks: the per-epoch metrics table and its learning-curve figure."""
+"""Callbacks: the per-epoch metrics table, its learning-curve figure, and depth panels of fixed
+validation frames."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from depth_lightning.viz import plot_learning_curves
 
@@ -69,3 +71,49 @@ class EpochTable(L.Callback):
     def _plot(self, pl_module: L.LightningModule) -> None:
         stage = getattr(pl_module, "stage", "")
         plot_learning_curves(self.rows, self.dirpath / "curves.png", title=f"{stage} stage")
+
+
+class DepthPanels(L.Callback):
+    """At each validation epoch, draws the same validation frames as RGB | ground truth | coarse
+    | coarse+fine (one colour scale per row) into `<stage>/panels/epoch_NNN.png`, and logs the
+    panel to W&B when a WandbLogger is active."""
+
+    def __init__(self, n_frames: int = 4, every_n_epochs: int = 1) -> None:
+        self.n_frames = n_frames
+        self.every = every_n_epochs
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.sanity_checking or not trainer.is_global_zero or self.n_frames <= 0
+                or trainer.current_epoch % self.every):
+            return
+        dm = trainer.datamodule
+        ds = dm.val_dataloader().dataset
+        items = [ds[i] for i in range(min(self.n_frames, len(ds)))]
+        images = torch.stack([it["image"] for it in items]).to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad(), torch.autocast(pl_module.device.type, enabled=False):
+            if hasattr(pl_module, "forward_both"):
+                coarse, fine = pl_module.forward_both(images)
+            else:
+                coarse, fine = pl_module(images), None
+        pl_module.train(was_training)
+        rows = []
+        for k, it in enumerate(items):
+            rows.append({
+                "rgb": it["image"].permute(1, 2, 0).numpy(),
+                "gt": it["depth"][0].numpy(),
+                "coarse": torch.exp(coarse[k, 0].float()).cpu().numpy(),
+                "fine": None if fine is None else torch.exp(fine[k, 0].float()).cpu().numpy(),
+                "label": f"frame {it['index']}",
+            })
+        from depth_lightning.viz import plot_depth_grid
+
+        root = Path(trainer.default_root_dir) / "panels"
+        root.mkdir(parents=True, exist_ok=True)
+        path = plot_depth_grid(rows, root / f"epoch_{trainer.current_epoch:03d}.png",
+                               title=f"{getattr(pl_module, 'stage', '')} stage, epoch "
+                                     f"{trainer.current_epoch}")
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                logger.log_image(key="val/panels", images=[str(path)], step=trainer.global_step)

@@ -13,9 +13,6 @@ there against the protocol's ground truth. Columns, as in Eigen et al. 2014 Tabl
 Writes into the run folder (outputs/evaluate/runs/<time>_<id>/): metrics.json
 `{"mean": {...}, "coarse": {...}, "fine": {...}}` with the nine metrics, table.md (the table
 printed on stdout) and figure3.png (RGB | ground truth | coarse | coarse+fine for a few frames).
-
-Also home of what the entry points share: loading a checkpoint into its stage module, paths
-relative to the starting directory, and the one-line error convention.
 """
 
 from __future__ import annotations
@@ -23,25 +20,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
-import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
-from depth_lightning.errors import CheckpointError, DepthLightningError
+from depth_lightning.entry import required, resolve_device, run_task, user_path, write_text_atomic
+from depth_lightning.errors import DepthLightningError
 from depth_lightning.metrics import METRIC_KEYS, per_image_errors
-from depth_lightning.pipeline import _user_error
 from depth_lightning.protocols import Protocol, crop_input
-from depth_lightning.stages import CoarseStage, DepthStage, FineStage, load_checkpoint
+from depth_lightning.stages import DepthStage, FineStage, load_stage
 
 log = logging.getLogger("depth_lightning")
 
@@ -63,63 +58,6 @@ ROW_NAMES = {
 }
 
 
-# -- shared by the entry points ---------------------------------------------------------------
-def user_path(path: str | Path) -> Path:
-    """A path as the user meant it: relative paths are taken from the directory the command was
-    started in (Hydra's runtime.cwd), whatever the process's working directory is now."""
-    p = Path(str(path)).expanduser()
-    if p.is_absolute():
-        return p
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return Path(HydraConfig.get().runtime.cwd) / p
-    except ValueError:  # not running under Hydra
-        return Path.cwd() / p
-
-
-def required(cfg: DictConfig, key: str, hint: str) -> Any:
-    """cfg[key], or a one-line error naming the setting when it was left at ???."""
-    if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, ""):
-        raise DepthLightningError(f"{key}: required, {hint}")
-    return cfg[key]
-
-
-def load_stage(path: str | Path, setting: str = "ckpt_path") -> DepthStage:
-    """The CoarseStage or FineStage saved in a depth_lightning checkpoint, in eval mode.
-
-    The file is read once with `weights_only=True` (load_checkpoint refuses pickled code and
-    files that are not depth_lightning checkpoints); the module is rebuilt from its saved
-    primitive hyper-parameters, as `load_from_checkpoint` would, and given the saved weights.
-    """
-    if Path(path).is_dir():
-        raise CheckpointError(f"{setting}: {path} is a folder; give a checkpoint file such as "
-                              f"{Path(path) / 'fine' / 'checkpoints' / 'best.ckpt'}")
-    ckpt = load_checkpoint(path, setting=setting)
-    stage = ckpt["depth_lightning"]["stage"]
-    cls = {"coarse": CoarseStage, "fine": FineStage}.get(stage)
-    if cls is None:
-        raise CheckpointError(f"{setting}: {path} holds an unknown stage {stage!r}")
-    try:
-        module = cls(**ckpt["hyper_parameters"])
-        module.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{setting}: {path} does not hold a loadable {stage} stage "
-                              f"({first})") from None
-    return module.eval()
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else cpu; anything else as torch names it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise DepthLightningError(f"device: {e}") from None
-
-
 @torch.inference_mode()
 def predict_log_depth(module: DepthStage, images: Tensor) -> dict[str, Tensor]:
     """uint8 images (B,3,228,304) -> {"coarse": log depth (B,1,55,74), "fine": ...}; "fine"
@@ -128,38 +66,6 @@ def predict_log_depth(module: DepthStage, images: Tensor) -> dict[str, Tensor]:
         coarse, fine = module.forward_both(images)
         return {"coarse": coarse.float(), "fine": fine.float()}
     return {"coarse": module(images).float()}
-
-
-def discard_run_dir(out_dir: Path) -> None:
-    """Remove a run folder holding only Hydra's bookkeeping (.hydra and the job's log), so an
-    invocation refused for bad input leaves nothing half-written."""
-    if out_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log"
-                                for p in out_dir.iterdir()):
-        shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def run_task(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
-    """Run an entry point's task: user errors become `error: <message>` on stderr and exit 1."""
-    from hydra.core.hydra_config import HydraConfig
-
-    with open_dict(cfg):
-        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
-    try:
-        return task(cfg)
-    except Exception as e:
-        user_error = _user_error(e)
-        if user_error is None:
-            raise
-        print(f"error: {user_error}", file=sys.stderr)
-        discard_run_dir(Path(cfg.paths.output_dir))
-        sys.exit(1)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # -- evaluation -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -18,9 +17,10 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.entry import run_task
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.hw import resolve_precision
 from depth_lightning.metrics import depth_metrics
@@ -214,41 +214,6 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, dict[str, float]]) -> fl
     return metrics.get(stage, {}).get(key)
 
 
-def discard_run_dir(out_dir: Path) -> None:
-    """Remove a run folder that holds nothing but Hydra's own bookkeeping, so a run refused
-    for bad input leaves nothing half-written behind."""
-    if not out_dir.is_dir():
-        return
-    leftovers = [p for p in out_dir.iterdir() if p.name not in (".hydra", "train.log")]
-    if not leftovers:
-        shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _user_error(e: BaseException | None) -> DepthLightningError | None:
-    """The DepthLightningError behind `e`, also when Hydra's instantiate wrapped it."""
-    while e is not None:
-        if isinstance(e, DepthLightningError):
-            return e
-        e = e.__cause__ or e.__context__
-    return None
-
-
 def main(cfg: DictConfig) -> float | None:
-    """Hydra task function: run, and turn input errors into one line and exit status 1."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    with open_dict(cfg):
-        cfg.paths.output_dir = HydraConfig.get().runtime.output_dir
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        return optimized_value(cfg, run(cfg))
-    except Exception as e:
-        user_error = _user_error(e)
-        if user_error is None:
-            raise
-        print(f"error: {user_error}", file=sys.stderr)
-        discard_run_dir(Path(cfg.paths.output_dir))
-        if multirun:  # let the sweep go on with the other jobs; Hydra reports this one
-            raise
-        sys.exit(1)
+    """Hydra task function: train, and return the value a sweeper optimises."""
+    return run_task(cfg, lambda c: optimized_value(c, run(c)))

@@ -36,16 +36,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
+from depth_lightning.entry import required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.evaluate import (
-    load_stage,
-    predict_log_depth,
-    required,
-    resolve_device,
-    run_task,
-    user_path,
-)
+from depth_lightning.evaluate import predict_log_depth
 from depth_lightning.protocols import INPUT_FRAME_SIZE, crop_input, upsample_to_frame
+from depth_lightning.stages import load_stage
 
 log = logging.getLogger("depth_lightning")
 

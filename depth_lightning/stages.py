@@ -295,3 +295,28 @@ class FineStage(DepthStage):
         x = self.prepare(images)
         coarse = self.coarse_log_depth(x)
         return coarse, self.fine(x, coarse)
+
+
+def load_stage(path: str | Path, setting: str = "ckpt_path") -> DepthStage:
+    """The CoarseStage or FineStage saved in a depth_lightning checkpoint, in eval mode.
+
+    The file is read once with `weights_only=True` (load_checkpoint refuses pickled code and
+    files that are not depth_lightning checkpoints); the module is rebuilt from its saved
+    primitive hyper-parameters, as `load_from_checkpoint` would, and given the saved weights.
+    """
+    if Path(path).is_dir():
+        raise CheckpointError(f"{setting}: {path} is a folder; give a checkpoint file such as "
+                              f"{Path(path) / 'fine' / 'checkpoints' / 'best.ckpt'}")
+    ckpt = load_checkpoint(path, setting=setting)
+    stage = ckpt["depth_lightning"]["stage"]
+    cls = {"coarse": CoarseStage, "fine": FineStage}.get(stage)
+    if cls is None:
+        raise CheckpointError(f"{setting}: {path} holds an unknown stage {stage!r}")
+    try:
+        module = cls(**ckpt["hyper_parameters"])
+        module.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{setting}: {path} does not hold a loadable {stage} stage "
+                              f"({first})") from None
+    return module.eval()

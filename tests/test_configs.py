@@ -84,3 +84,19 @@ def test_model_and_data_instantiate_from_config():
 def test_configs_are_packaged():
     text = (CONF.parents[1] / "pyproject.toml").read_text()
     assert 'depth_lightning = ["conf/**/*.yaml"]' in text
+
+
+@pytest.mark.parametrize("preset", options("hparams_search"))
+def test_hparams_search_presets_compose(preset):
+    if preset == "optuna":
+        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    GlobalHydra.instance().clear()
+    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=coarse", f"+hparams_search={preset}"],
+                      return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert len(params) >= 1
+    if preset == "lambda":
+        assert params["model.loss.lam"] == "0,0.5,1"
+    if preset == "optuna":
+        assert cfg.optimized_metric == "si_rmse_log"

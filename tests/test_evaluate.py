@@ -166,8 +166,7 @@ class Payload:
 
 def test_checkpoints_load_weights_only_and_unsafe_ones_are_refused(tiny_run, tmp_path,  # noqa: F811
                                                                      monkeypatch):
-    from depth_lightning.evaluate import load_stage
-    from depth_lightning.stages import FineStage
+    from depth_lightning.stages import FineStage, load_stage
 
     calls = []
     real_load = torch.load

@@ -45,6 +45,8 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
         rows = (run / stage / "epochs.csv").read_text().splitlines()
         assert len(rows) == 3 and "val/si_rmse_log" in rows[0]
         assert (run / stage / "curves.png").read_bytes()[:4] == b"\x89PNG"
+        panels = sorted((run / stage / "panels").glob("epoch_*.png"))
+        assert [p.name for p in panels] == ["epoch_000.png", "epoch_001.png"]
     metrics = json.loads((run / "metrics.json").read_text())
     from depth_lightning.stages import FineStage
 

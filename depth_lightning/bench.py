@@ -1,0 +1,253 @@
+"""Speed, measured side by side in one process: `python -m depth_lightning.bench`.
+
+With the same batch of 32 frames at 3x228x304 it measures frames/s of
+  (a) a plain PyTorch fp32 training loop of the coarse network (the reference),
+  (b) the coarse stage trained through Lightning in fp32,
+  (c) the coarse stage through Lightning with the project's fast defaults
+      (precision `auto`: bf16 autocast where native; channels_last),
+  (d) the fine stage with the fast defaults,
+  (e) the data loader alone, from the NYU-layout file and from its 320x240 cache,
+  (f) inference of coarse+fine with the fast defaults, against a plain fp32 forward pass,
+prints a table, and as its last line a JSON object with the figures. Timings are noisy on a
+shared machine: run it when the CPU is otherwise idle. `--compile` also measures
+`model.compile=true`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.hw import native_bf16, resolve_precision
+from depth_lightning.losses import scale_invariant_loss
+from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
+from depth_lightning.stages import CoarseStage, FineStage
+
+
+def _timed(fn: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+    """Seconds per call of `fn` after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def plain_loop_rate(batch: dict, steps: int, device: torch.device) -> float:
+    """(a) the reference: a hand-written fp32 loop, SGD with the paper's per-layer rates."""
+    torch.manual_seed(0)
+    net = CoarseNet().to(device)
+    init_weights(net, "kaiming_xavier")
+    lrs = {"coarse6": 0.1, "coarse7": 0.1}
+    opt = torch.optim.SGD([{"params": m.parameters(), "lr": lrs.get(n, 1e-3)}
+                           for n, m in net.named_children() if any(m.parameters())],
+                          lr=1e-3, momentum=0.9)
+    images, depth = batch["image"].to(device), batch["depth"].to(device)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = scale_invariant_loss(net(normalize_images(images)), depth, lam=0.5)
+        loss.backward()
+        opt.step()
+
+    return images.shape[0] / _timed(step, steps, 1, device)
+
+
+class _Repeat(torch.utils.data.Dataset):
+    """The same batch, `n` times: Lightning's loop runs on identical data to the plain loop."""
+
+    def __init__(self, batch: dict, n: int) -> None:
+        self.batch, self.n = batch, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        return self.batch
+
+
+def lightning_rate(module: L.LightningModule, batch: dict, steps: int, precision: str,
+                   accelerator: str) -> float:
+    """(b)-(d): frames/s of `trainer.fit` over `steps` steps (the first, warm-up, excluded)."""
+    loader = DataLoader(_Repeat(batch, steps + 1), batch_size=None)
+    times: list[float] = []
+
+    class Clock(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, b, i) -> None:
+            if i == 1:
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter())
+
+        def on_train_end(self, trainer, pl_module) -> None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            times.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = L.Trainer(max_steps=steps + 1, accelerator=accelerator, devices=1,
+                            precision=precision, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False,
+                            limit_val_batches=0, num_sanity_val_steps=0, callbacks=[Clock()],
+                            default_root_dir=tmp)
+        trainer.fit(module, train_dataloaders=loader)
+    return steps * batch["image"].shape[0] / (times[1] - times[0])
+
+
+def loader_rates(path: Path, batches: int) -> dict[str, float]:
+    """(e) training loader frames/s straight from the NYU-layout file (each frame read and
+    downsampled as the cache builder does) and from the cache (what training uses)."""
+    from depth_lightning.data.cache import downsample_frame
+    from depth_lightning.data.nyu import NYULabeled
+    from depth_lightning.data.transforms import JointTransform
+
+    dm = DepthDataModule(source="synthrooms", path=str(path), data_dir=str(path.parent),
+                         augment={"flip": True, "rotate": 5.0})
+    dm.prepare_data()
+    dm.setup("fit")
+    labeled = NYULabeled(path)
+    transform = JointTransform(True, dm.augment)
+    n = min(len(labeled), batches * 32)
+    start = time.perf_counter()
+    for i in range(n):
+        image, depth, _, _ = downsample_frame(labeled[i])
+        transform(image, depth)
+    from_file = n / (time.perf_counter() - start)
+    loader = dm.train_dataloader()
+    frames, start = 0, None
+    while frames < batches * 32:
+        for b in loader:
+            if start is None:
+                start = time.perf_counter()
+                continue
+            frames += b["image"].shape[0]
+            if frames >= batches * 32:
+                break
+    return {"file": from_file, "cache": frames / (time.perf_counter() - start),
+            "workers": float(dm._workers())}
+
+
+def inference_rates(batch: dict, steps: int, device: torch.device, precision: str
+                    ) -> tuple[float, float]:
+    """(f) coarse+fine inference: plain fp32 forward of both nets vs the fast defaults."""
+    torch.manual_seed(0)
+    coarse, fine = CoarseNet().to(device).eval(), FineNet().to(device).eval()
+    images = batch["image"].to(device)
+
+    def plain() -> None:
+        with torch.no_grad():
+            x = normalize_images(images)
+            fine(x, coarse(x))
+
+    module = FineStage(coarse_net={}, channels_last=True).to(device).eval()
+    bf16 = str(precision).startswith("bf16")
+    ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
+
+    def fast() -> None:
+        with torch.inference_mode(), ctx():
+            module(images)
+
+    n = images.shape[0]
+    return n / _timed(plain, steps, 1, device), n / _timed(fast, steps, 1, device)
+
+
+def synthetic_batch(n: int = 32, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"image": torch.randint(0, 256, (n, 3, 228, 304), dtype=torch.uint8, generator=g),
+            "depth": torch.rand(n, 1, 55, 74, generator=g) * 6 + 0.5,
+            "index": torch.arange(n)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m depth_lightning.bench",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="NYU-layout file for the loader measurement (default: a 256-frame "
+                             "SynthRooms file generated in a temporary folder)")
+    parser.add_argument("--compile", action="store_true", help="also measure model.compile")
+    parser.add_argument("--skip-loader", action="store_true")
+    args = parser.parse_args(argv)
+
+    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    fast = resolve_precision("auto")
+    batch = synthetic_batch()
+    rows: list[tuple[str, float]] = []
+    res: dict[str, float | str] = {"device": torch.cuda.get_device_name() if accelerator == "gpu"
+                                   else "cpu", "fast_precision": str(fast),
+                                   "native_bf16": native_bf16()}
+
+    res["plain_fp32_img_s"] = plain_loop_rate(batch, args.steps, device)
+    rows.append(("(a) plain PyTorch loop, coarse, fp32", res["plain_fp32_img_s"]))
+    res["lightning_fp32_img_s"] = lightning_rate(
+        CoarseStage(channels_last=False, scheduler={"name": "none"}), batch, args.steps,
+        "32-true", accelerator)
+    rows.append(("(b) Lightning, coarse, fp32", res["lightning_fp32_img_s"]))
+    res["coarse_img_s"] = lightning_rate(CoarseStage(scheduler={"name": "none"}), batch,
+                                         args.steps, fast, accelerator)
+    rows.append((f"(c) Lightning, coarse, fast defaults ({fast}, channels_last)",
+                 res["coarse_img_s"]))
+    if args.compile:
+        res["coarse_compiled_img_s"] = lightning_rate(
+            CoarseStage(scheduler={"name": "none"}, compile=True), batch, args.steps, fast,
+            accelerator)
+        rows.append(("(c') Lightning, coarse, fast defaults + torch.compile",
+                     res["coarse_compiled_img_s"]))
+    res["fine_img_s"] = lightning_rate(
+        FineStage(coarse_net={}, scheduler={"name": "none"}), batch,
+        args.steps, fast, accelerator)
+    rows.append(("(d) Lightning, fine (frozen coarse), fast defaults", res["fine_img_s"]))
+    if not args.skip_loader:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = args.data
+            if path is None:
+                from depth_lightning.data.synthrooms import ensure_synthrooms
+
+                path = ensure_synthrooms(tmp, n_frames=256, seed=0)
+            rates = loader_rates(Path(path), batches=max(4, args.steps))
+        res["loader_file_img_s"], res["loader_img_s"] = rates["file"], rates["cache"]
+        rows.append(("(e) loader from the NYU-layout file (1 process)", rates["file"]))
+        rows.append((f"(e) loader from the cache ({int(rates['workers'])} worker(s), "
+                     "training transforms)", rates["cache"]))
+    res["infer_plain_fp32_img_s"], res["infer_img_s"] = inference_rates(
+        batch, args.steps, device, fast)
+    rows.append(("(f) inference coarse+fine, plain fp32", res["infer_plain_fp32_img_s"]))
+    rows.append(("(f) inference coarse+fine, fast defaults", res["infer_img_s"]))
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"frames/s, batch 32 at 3x228x304 on {res['device']}")
+    table.add_column("measurement")
+    table.add_column("frames/s", justify="right")
+    for name, value in rows:
+        table.add_row(name, f"{value:.1f}")
+    Console().print(table)
+    p = res["plain_fp32_img_s"]
+    print(f"fast coarse / plain fp32: {res['coarse_img_s'] / p:.2f}x; Lightning fp32 overhead: "
+          f"{(1 - res['lightning_fp32_img_s'] / p) * 100:+.1f}%; inference fast / plain: "
+          f"{res['infer_img_s'] / res['infer_plain_fp32_img_s']:.2f}x" +
+          (f"; loader / fast coarse: {res['loader_img_s'] / res['coarse_img_s']:.1f}x"
+           if "loader_img_s" in res else ""))
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
