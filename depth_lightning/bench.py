@@ -109,7 +109,7 @@ def lightning_rate(module: L.LightningModule, batch: dict, steps: int, precision
     return steps * batch["image"].shape[0] / (times[1] - times[0])
 
 
-def loader_rates(path: Path, batches: int) -> dict[str, float]:
+def loader_rates(path: Path, batches: int, batch: int = 32) -> dict[str, float]:
     """(e) training loader frames/s straight from the NYU-layout file (each frame read and
     downsampled as the cache builder does) and from the cache (what training uses)."""
     from depth_lightning.data.cache import downsample_frame
@@ -117,12 +117,12 @@ def loader_rates(path: Path, batches: int) -> dict[str, float]:
     from depth_lightning.data.transforms import JointTransform
 
     dm = DepthDataModule(source="synthrooms", path=str(path), data_dir=str(path.parent),
-                         augment={"flip": True, "rotate": 5.0})
+                         augment={"flip": True, "rotate": 5.0}, batch_size=batch)
     dm.prepare_data()
     dm.setup("fit")
     labeled = NYULabeled(path)
     transform = JointTransform(True, dm.augment)
-    n = min(len(labeled), batches * 32)
+    n = min(len(labeled), batches * batch)
     start = time.perf_counter()
     for i in range(n):
         image, depth, _, _ = downsample_frame(labeled[i])
@@ -130,13 +130,13 @@ def loader_rates(path: Path, batches: int) -> dict[str, float]:
     from_file = n / (time.perf_counter() - start)
     loader = dm.train_dataloader()
     frames, start = 0, None
-    while frames < batches * 32:
+    while frames < batches * batch:
         for b in loader:
             if start is None:
                 start = time.perf_counter()
                 continue
             frames += b["image"].shape[0]
-            if frames >= batches * 32:
+            if frames >= batches * batch:
                 break
     return {"file": from_file, "cache": frames / (time.perf_counter() - start),
             "workers": float(dm._workers())}
@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depth_lightning.bench",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
+    parser.add_argument("--batch", type=int, default=32, help="frames per batch (default 32)")
     parser.add_argument("--data", type=Path, default=None,
                         help="NYU-layout file for the loader measurement (default: a 256-frame "
                              "SynthRooms file generated in a temporary folder)")
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     fast = resolve_precision("auto")
-    batch = synthetic_batch()
+    batch = synthetic_batch(args.batch)
     rows: list[tuple[str, float]] = []
     res: dict[str, float | str] = {"device": torch.cuda.get_device_name() if accelerator == "gpu"
                                    else "cpu", "fast_precision": str(fast),
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from depth_lightning.data.synthrooms import ensure_synthrooms
 
                 path = ensure_synthrooms(tmp, n_frames=256, seed=0)
-            rates = loader_rates(Path(path), batches=max(4, args.steps))
+            rates = loader_rates(Path(path), batches=max(4, args.steps), batch=args.batch)
         res["loader_file_img_s"], res["loader_img_s"] = rates["file"], rates["cache"]
         rows.append(("(e) loader from the NYU-layout file (1 process)", rates["file"]))
         rows.append((f"(e) loader from the cache ({int(rates['workers'])} worker(s), "
@@ -233,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"frames/s, batch 32 at 3x228x304 on {res['device']}")
+    table = Table(title=f"frames/s, batch {args.batch} at 3x228x304 on {res['device']}")
     table.add_column("measurement")
     table.add_column("frames/s", justify="right")
     for name, value in rows:

@@ -37,3 +37,14 @@ def small_run_args(data_dir: Path, out_dir: Path) -> list[str]:
     return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}",
             f"data.synth.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
             "data.num_workers=0", "callbacks.progress_bar=null"]
+
+
+def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+    """A refused command: non-zero exit, exactly one `error:` line holding `needles`, no
+    traceback."""
+    assert res.returncode != 0
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    for n in needles:
+        assert n in lines[0], lines[0]

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-from conftest import run_module, small_run_args
+from conftest import assert_one_line_error, run_module, small_run_args
 from nyu_files import (
     fill_holes_nearest,
     kinect_raw_from_metres,
@@ -49,15 +49,6 @@ def finite_metrics(out: Path) -> dict:
         for key, v in values.items():
             assert math.isfinite(v), f"{stage}/{key} = {v}"
     return metrics
-
-
-def assert_one_line_error(res, *needles: str) -> None:
-    assert res.returncode != 0
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, res.stderr[-3000:]
-    assert "Traceback" not in res.stderr, res.stderr[-3000:]
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def v2_frames() -> tuple[list, list, list]:

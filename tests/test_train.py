@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_module, small_run_args
+from conftest import assert_one_line_error, run_module, small_run_args
 
 METRICS = {"delta1", "delta2", "delta3", "abs_rel", "sq_rel", "rmse", "rmse_log",
            "si_rmse_log", "log10"}
@@ -61,15 +61,6 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
     latest = json.loads((run_dirs(out)[-1] / "metrics.json").read_text())
     assert latest["coarse"]["si_rmse_log"] == pytest.approx(metrics["coarse"]["si_rmse_log"],
                                                             rel=1e-6)
-
-
-def assert_one_line_error(res, *needles):
-    assert res.returncode != 0
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, res.stderr[-3000:]
-    assert "Traceback" not in res.stderr, res.stderr[-3000:]
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_missing_data_path_is_one_line_and_writes_nothing(synth_data_dir, tmp_path):
