@@ -55,7 +55,7 @@ def plain_loop_rate(batch: dict, steps: int, device: torch.device) -> float:
     init_weights(net, "kaiming_xavier")
     lrs = {"coarse6": 0.1, "coarse7": 0.1}
     opt = torch.optim.SGD([{"params": m.parameters(), "lr": lrs.get(n, 1e-3)}
-                           for n, m in net.named_children() if any(m.parameters())],
+                           for n, m in net.named_children() if list(m.parameters())],
                           lr=1e-3, momentum=0.9)
     images, depth = batch["image"].to(device), batch["depth"].to(device)
 

@@ -24,7 +24,7 @@ from depth_lightning.entry import run_task
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.hw import resolve_precision
 from depth_lightning.metrics import depth_metrics
-from depth_lightning.stages import CoarseStage, DepthStage
+from depth_lightning.stages import CoarseStage, DepthStage, load_checkpoint
 
 log = logging.getLogger("depth_lightning")
 
@@ -51,7 +51,7 @@ def evaluate_model(model: DepthStage, dm: DepthDataModule, precision: str | int 
     """
     device = next(model.parameters()).device
     model.eval()
-    metrics = depth_metrics().to(device)
+    metrics = depth_metrics(sync_on_compute=False).to(device)  # this process saw every frame
     bf16 = str(precision).startswith("bf16")
     for batch in dm.val_dataloader():
         images = batch["image"].to(device)
@@ -151,23 +151,25 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     dm: DepthDataModule = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    metrics: dict[str, dict[str, float]] = {"mean": mean_baseline(dm)}
     is_fine = "coarse_ckpt" in cfg.model
     model_cfg = cfg.model
+    if is_fine and model_cfg.coarse_ckpt:
+        load_checkpoint(model_cfg.coarse_ckpt, "coarse", setting="model.coarse_ckpt")
+    elif is_fine and cfg.get("coarse_stage") is None:
+        raise DepthLightningError("model.coarse_ckpt: give a coarse checkpoint, or use "
+                                  "+experiment=fine to train the coarse stage first")
+    # Inputs are checked: from here on the run folder fills up.
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    metrics: dict[str, dict[str, float]] = {"mean": mean_baseline(dm)}
     if is_fine:
         coarse_ckpt = model_cfg.coarse_ckpt
         if coarse_ckpt:
-            instantiate(model_cfg)  # fail early on a wrong checkpoint, before any output
             coarse = CoarseStage.load_from_checkpoint(coarse_ckpt, map_location="cpu",
                                                       weights_only=True)
             metrics["coarse"] = evaluate_model(coarse, dm, resolve_precision(
                 cfg.trainer.get("precision", "auto")))
         else:
-            pre = cfg.get("coarse_stage")
-            if pre is None:
-                raise DepthLightningError("model.coarse_ckpt: give a coarse checkpoint, or use "
-                                          "+experiment=fine to train the coarse stage first")
+            pre = cfg.coarse_stage
             coarse_ckpt, metrics["coarse"] = fit_stage(cfg, pre.model, dm, out_dir / "coarse",
                                                        "coarse", pre.get("max_epochs"))
             model_cfg = OmegaConf.merge(model_cfg, {"coarse_ckpt": coarse_ckpt})
