@@ -7,8 +7,6 @@ at 1x55x74, a quarter of the input.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
@@ -148,7 +146,3 @@ def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
-
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Spatial size after a convolution (used to check the layer arithmetic in tests)."""
-    return math.floor((size + 2 * padding - kernel) / stride) + 1

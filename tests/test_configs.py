@@ -100,3 +100,16 @@ def test_hparams_search_presets_compose(preset):
         assert params["model.loss.lam"] == "0,0.5,1"
     if preset == "optuna":
         assert cfg.optimized_metric == "si_rmse_log"
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm"])
+def test_cluster_and_parallel_launchers_compose(launcher):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher" if launcher == "joblib"
+                        else "hydra_plugins.hydra_submitit_launcher")
+    GlobalHydra.instance().clear()
+    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["+experiment=fine", "trainer=ddp",
+                                           f"hydra/launcher={launcher}"],
+                      return_hydra_config=True)
+    assert launcher.split("_")[0] in cfg.hydra.launcher._target_.lower()
+    assert cfg.trainer.strategy == "ddp" and cfg.trainer.num_nodes == 1

@@ -160,6 +160,15 @@ class DepthDataModule(L.LightningDataModule):
             return self._folder().cache_dir(self.cache_root)
         return cache_dir_for(self.resolve_path(), self.cache_root)
 
+    def split_file(self) -> Path | None:
+        """The official split's splits.mat: data.split.file, else beside the labeled file."""
+        s = self.split_cfg
+        if s.get("kind") != "official":
+            return None
+        if s.get("file"):
+            return Path(s["file"]).expanduser()
+        return Path(self.path).expanduser().parent / "splits.mat" if self.path else None
+
     def fetch_missing(self) -> None:
         """Download the configured NYU files that are missing (`download=True`)."""
         if self.source not in ("nyu_v1", "nyu_v2"):
@@ -167,9 +176,8 @@ class DepthDataModule(L.LightningDataModule):
         wanted = []
         if self.path:
             wanted.append((self.source, Path(self.path).expanduser()))
-        s = self.split_cfg
-        if self.source == "nyu_v2" and s.get("kind") == "official" and s.get("file"):
-            wanted.append(("splits", Path(s["file"]).expanduser()))
+        if self.source == "nyu_v2" and self.split_file() is not None:
+            wanted.append(("splits", self.split_file()))
         for name, dest in wanted:
             if not dest.exists():
                 dl.fetch(name, dest.parent, url=self.urls.get(name), fname=dest.name)
@@ -204,7 +212,7 @@ class DepthDataModule(L.LightningDataModule):
         self.train_idx, self.val_idx = make_split(
             s["kind"], len(self.cache), scenes=self.cache.scenes, seed=s.get("seed", 0),
             val_fraction=s.get("val_fraction", 0.2), subset=s.get("subset"),
-            file=s.get("file"), train=s.get("train"), val=s.get("val"),
+            file=self.split_file(), train=s.get("train"), val=s.get("val"),
         )
         if len(self.train_idx) == 0 or len(self.val_idx) == 0:
             raise DataError(f"data.split: the {s['kind']} split left no training or no "
