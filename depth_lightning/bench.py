@@ -34,7 +34,7 @@ from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_ima
 from depth_lightning.stages import CoarseStage, FineStage
 
 
-def _timed(fn: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+def timed(fn: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
     """Seconds per call of `fn` after `warmup` calls."""
     for _ in range(warmup):
         fn()
@@ -65,7 +65,7 @@ def plain_loop_rate(batch: dict, steps: int, device: torch.device) -> float:
         loss.backward()
         opt.step()
 
-    return images.shape[0] / _timed(step, steps, 1, device)
+    return images.shape[0] / timed(step, steps, 1, device)
 
 
 class _Repeat(torch.utils.data.Dataset):
@@ -163,7 +163,7 @@ def inference_rates(batch: dict, steps: int, device: torch.device, precision: st
             module(images)
 
     n = images.shape[0]
-    return n / _timed(plain, steps, 1, device), n / _timed(fast, steps, 1, device)
+    return n / timed(plain, steps, 1, device), n / timed(fast, steps, 1, device)
 
 
 def synthetic_batch(n: int = 32, seed: int = 0) -> dict:

@@ -45,8 +45,9 @@ def test_lambda_sweep_gives_three_jobs_three_wandb_runs_one_group_and_a_compare_
     assert len(rows) == 3
     si = [float(r["si_rmse_log"]) for r in rows]
     assert si == sorted(si)
-    assert {r["overrides"] for r in rows} >= {"model.loss.lam=0", "model.loss.lam=1"} or \
-        all("model.loss.lam=" in r["overrides"] for r in rows)
+    lams = sorted(o for r in rows for o in r["overrides"].split()
+                  if o.startswith("model.loss.lam="))
+    assert lams == ["model.loss.lam=0", "model.loss.lam=0.5", "model.loss.lam=1"]
     assert (root / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (root / "compare.md").read_text().count("\n") == 2 + 3
 

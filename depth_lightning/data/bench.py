@@ -138,15 +138,10 @@ def step_rate(images: torch.Tensor, depth: torch.Tensor, fast: bool, steps: int,
         loss.backward()
         opt.step()
 
-    step()  # warm-up: allocations, kernel selection
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * images.shape[0] / (time.perf_counter() - start)
+    from depth_lightning.bench import timed
+
+    # one warm-up step: allocations, kernel selection
+    return images.shape[0] / timed(step, steps, 1, device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
