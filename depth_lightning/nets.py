@@ -34,9 +34,13 @@ class CoarseNet(nn.Module):
     coarse1 11x11/4 conv 96 + pool, coarse2 5x5 conv 256 + pool, coarse3-4 3x3 conv 384,
     coarse5 3x3 conv 256 (+ pool, as in the official release), coarse6 fc 4096 + dropout,
     coarse7 fc 4070 = 55x74, linear: the coarse log-depth map.
+
+    `coarse6_units` narrows coarse6 (the paper's 4096 holds most of the 77 M parameters) for
+    ablations and for tests whose checkpoints must stay small.
     """
 
-    def __init__(self, coarse5_pool: bool = True, dropout: float = 0.5) -> None:
+    def __init__(self, coarse5_pool: bool = True, dropout: float = 0.5,
+                 coarse6_units: int = 4096) -> None:
         super().__init__()
         self.coarse1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)  # 228x304 -> 55x74
         self.coarse2 = nn.Conv2d(96, 256, kernel_size=5, padding=2)
@@ -48,9 +52,9 @@ class CoarseNet(nn.Module):
         if coarse5_pool:
             h, w = h // 2, w // 2  # 6x9
         self.flat_features = 256 * h * w
-        self.coarse6 = nn.Linear(self.flat_features, 4096)
+        self.coarse6 = nn.Linear(self.flat_features, coarse6_units)
         self.dropout = nn.Dropout(dropout)
-        self.coarse7 = nn.Linear(4096, OUTPUT_SIZE[0] * OUTPUT_SIZE[1])
+        self.coarse7 = nn.Linear(coarse6_units, OUTPUT_SIZE[0] * OUTPUT_SIZE[1])
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
 

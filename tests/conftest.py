@@ -11,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_FRAMES = 24
+# coarse6 narrowed from 4096 in test runs: a full coarse checkpoint is ~600 MB with its momentum
+# buffers, and CI's disk is small.
+TEST_COARSE6_UNITS = 64
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +35,17 @@ def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def small_run_args(data_dir: Path, out_dir: Path) -> list[str]:
-    """Overrides that make a training run tiny: small data, small batches, tiny epochs."""
+def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False) -> list[str]:
+    """Overrides that make a training run tiny: small data, small batches, a narrow coarse6.
+
+    `two_stage`: the run trains the coarse stage first (+experiment=fine or seed_paper without
+    model.coarse_ckpt), whose network is configured under coarse_stage.model.
+    """
+    model = "coarse_stage.model" if two_stage else "model"
     return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}",
             f"data.synth.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
-            "data.num_workers=0", "callbacks.progress_bar=null"]
+            "data.num_workers=0", "callbacks.progress_bar=null",
+            f"{model}.net.coarse6_units={TEST_COARSE6_UNITS}"]
 
 
 def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:

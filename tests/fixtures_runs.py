@@ -40,7 +40,7 @@ def _checkpoint(stage_dir: Path) -> Path:
 def _train(root: Path) -> dict:
     data_dir, out = root / "data", root / "outputs"
     res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
-                     *small_run_args(data_dir, out), cwd=root)
+                     *small_run_args(data_dir, out, two_stage=True), cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
     (run_dir,) = sorted((out / "train" / "runs").iterdir())
     return {"run_dir": str(run_dir), "data_dir": str(data_dir),

@@ -39,6 +39,13 @@ def test_coarse_without_coarse5_pool_flattens_13x18():
     assert net(torch.randn(1, 3, 228, 304)).shape == (1, 1, 55, 74)
 
 
+def test_coarse6_units_sets_the_fully_connected_width():
+    net = CoarseNet(coarse6_units=64)
+    assert (net.coarse6.out_features, net.coarse7.in_features) == (64, 64)
+    assert count_parameters(net) == count_parameters(CoarseNet()) - (256 * 6 * 9 + 1 + 4070) * 4032
+    assert net(torch.randn(1, 3, 228, 304)).shape == (1, 1, 55, 74)
+
+
 def test_coarse_last_layer_is_linear_and_dropout_after_coarse6():
     net = CoarseNet().eval()
     x = torch.randn(4, 3, 228, 304)

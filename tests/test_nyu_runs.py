@@ -37,8 +37,9 @@ def run_dirs(out: Path) -> list[Path]:
 
 def train(tmp_path: Path, *args: str) -> tuple:
     out = tmp_path / "outputs"
+    two_stage = any(a in ("+experiment=fine", "+experiment=seed_paper") for a in args)
     res = run_module("depth_lightning.train", *args, "++trainer.fast_dev_run=true",
-                     *small_run_args(tmp_path / "data", out), cwd=tmp_path)
+                     *small_run_args(tmp_path / "data", out, two_stage=two_stage), cwd=tmp_path)
     return res, out
 
 

@@ -1,6 +1,7 @@
 import lightning as L
 import pytest
 import torch
+from conftest import TEST_COARSE6_UNITS
 from torch.utils.data import DataLoader
 
 from depth_lightning.errors import CheckpointError
@@ -45,7 +46,7 @@ def test_coarse_optimizer_groups_carry_the_seed_learning_rates():
 @pytest.fixture(scope="module")
 def coarse_ckpt(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("coarse")
-    model = CoarseStage(scheduler={"name": "none"})
+    model = CoarseStage(net={"coarse6_units": TEST_COARSE6_UNITS}, scheduler={"name": "none"})
     trainer = fit(model, tmp)
     path = tmp / "coarse.ckpt"
     trainer.save_checkpoint(path)

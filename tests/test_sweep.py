@@ -5,7 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_module, small_run_args
+from conftest import TEST_COARSE6_UNITS, run_module, small_run_args
+
+# the tests' narrow coarse6 is an architecture override, so it is part of every job's name
+NET = f"model.net.coarse6_units={TEST_COARSE6_UNITS}"
 
 
 def multirun_root(out: Path) -> Path:
@@ -29,8 +32,8 @@ def test_lambda_sweep_gives_three_jobs_three_wandb_runs_one_group_and_a_compare_
     assert res.returncode == 0, res.stderr[-3000:]
     root = multirun_root(out)
     jobs = sorted(p for p in root.iterdir() if p.is_dir())
-    assert [j.name for j in jobs] == ["0_model.loss.lam=0", "1_model.loss.lam=0.5",
-                                      "2_model.loss.lam=1"]
+    assert [j.name for j in jobs] == [f"0_model.loss.lam=0,{NET}", f"1_model.loss.lam=0.5,{NET}",
+                                      f"2_model.loss.lam=1,{NET}"]
     for job in jobs:
         metrics = json.loads((job / "metrics.json").read_text())
         assert set(metrics) == {"mean", "coarse"}
@@ -60,7 +63,7 @@ def test_a_failing_job_leaves_the_other_jobs_results(synth_data_dir, tmp_path):
     assert res.returncode != 0
     assert "val_fraction" in res.stderr
     root = multirun_root(out)
-    good = root / "0_data.split.val_fraction=0.2" / "metrics.json"
+    good = root / f"0_data.split.val_fraction=0.2,{NET}" / "metrics.json"
     assert json.loads(good.read_text())["coarse"]["si_rmse_log"] > 0
 
 

@@ -19,7 +19,8 @@ def run_dirs(out_dir: Path) -> list[Path]:
 def test_fast_dev_run_of_each_experiment(experiment, synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
     res = run_module("depth_lightning.train", f"+experiment={experiment}",
-                     "++trainer.fast_dev_run=true", *small_run_args(synth_data_dir, out),
+                     "++trainer.fast_dev_run=true",
+                     *small_run_args(synth_data_dir, out, two_stage=experiment != "coarse"),
                      cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = run_dirs(out)
@@ -35,8 +36,8 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
                                                                         tmp_path):
     out = tmp_path / "outputs"
     res = run_module("depth_lightning.train", "+experiment=fine", "trainer.max_epochs=2",
-                     "coarse_stage.max_epochs=2", *small_run_args(synth_data_dir, out),
-                     cwd=tmp_path)
+                     "coarse_stage.max_epochs=2",
+                     *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = run_dirs(out)
     for stage in ("coarse", "fine"):
@@ -56,7 +57,7 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
     # the fine stage can also start from the coarse checkpoint of that run
     res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
                      f"model.coarse_ckpt={run / 'coarse' / 'checkpoints' / 'best.ckpt'}",
-                     *small_run_args(synth_data_dir, out), cwd=tmp_path)
+                     *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     latest = json.loads((run_dirs(out)[-1] / "metrics.json").read_text())
     assert latest["coarse"]["si_rmse_log"] == pytest.approx(metrics["coarse"]["si_rmse_log"],
@@ -98,7 +99,7 @@ def test_coarse_ckpt_that_is_not_a_coarse_checkpoint(synth_data_dir, tmp_path):
     torch.save({"state_dict": {"x": torch.zeros(1)}}, bad)
     out = tmp_path / "outputs"
     res = run_module("depth_lightning.train", "+experiment=fine", f"model.coarse_ckpt={bad}",
-                     *small_run_args(synth_data_dir, out), cwd=tmp_path)
+                     *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert_one_line_error(res, "model.coarse_ckpt", "weights.ckpt",
                           "not a depth_lightning checkpoint")
     assert run_dirs(out) == [] if out.exists() else True
