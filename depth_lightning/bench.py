@@ -1,8 +1,10 @@
 """Speed, measured side by side in one process: `python -m depth_lightning.bench`.
 
 With the same batch of 32 frames at 3x228x304 it measures frames/s of
-  (a) a plain PyTorch fp32 training loop of the coarse network (the reference),
-  (b) the coarse stage trained through Lightning in fp32,
+  (a) a plain PyTorch fp32 training loop of the coarse network (the reference), with the
+      C library's allocator as it comes, and (a') again with the project's CPU allocator
+      setting (`cpu_allocator=reuse`), which every later measurement shares,
+  (b) the coarse stage trained through Lightning in fp32 (its overhead is against (a')),
   (c) the coarse stage through Lightning with the project's fast defaults
       (precision `auto`: bf16 autocast where native; channels_last),
   (d) the fine stage with the fast defaults,
@@ -28,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from depth_lightning.data.datamodule import DepthDataModule
-from depth_lightning.hw import native_bf16, resolve_precision
+from depth_lightning.hw import native_bf16, resolve_precision, reuse_freed_memory
 from depth_lightning.losses import scale_invariant_loss
 from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
 from depth_lightning.stages import CoarseStage, FineStage
@@ -196,6 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     res["plain_fp32_img_s"] = plain_loop_rate(batch, args.steps, device)
     rows.append(("(a) plain PyTorch loop, coarse, fp32", res["plain_fp32_img_s"]))
+    # From here on, the allocator as training sets it up (on the CPU only).
+    res["cpu_allocator"] = "reuse" if device.type == "cpu" and reuse_freed_memory() else "system"
+    res["plain_fp32_same_alloc_img_s"] = (plain_loop_rate(batch, args.steps, device)
+                                          if res["cpu_allocator"] == "reuse"
+                                          else res["plain_fp32_img_s"])
+    rows.append((f"(a') plain PyTorch loop, coarse, fp32, allocator {res['cpu_allocator']}",
+                 res["plain_fp32_same_alloc_img_s"]))
     res["lightning_fp32_img_s"] = lightning_rate(
         CoarseStage(channels_last=False, scheduler={"name": "none"}), batch, args.steps,
         "32-true", accelerator)
@@ -240,9 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in rows:
         table.add_row(name, f"{value:.1f}")
     Console().print(table)
-    p = res["plain_fp32_img_s"]
-    print(f"fast coarse / plain fp32: {res['coarse_img_s'] / p:.2f}x; Lightning fp32 overhead: "
-          f"{(1 - res['lightning_fp32_img_s'] / p) * 100:+.1f}%; inference fast / plain: "
+    p, p_same = res["plain_fp32_img_s"], res["plain_fp32_same_alloc_img_s"]
+    print(f"fast coarse / plain fp32: {res['coarse_img_s'] / p:.2f}x (/ plain fp32 with the "
+          f"same allocator: {res['coarse_img_s'] / p_same:.2f}x); Lightning fp32 overhead: "
+          f"{(1 - res['lightning_fp32_img_s'] / p_same) * 100:+.1f}%; inference fast / plain: "
           f"{res['infer_img_s'] / res['infer_plain_fp32_img_s']:.2f}x" +
           (f"; loader / fast coarse: {res['loader_img_s'] / res['coarse_img_s']:.1f}x"
            if "loader_img_s" in res else ""))

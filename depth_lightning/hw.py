@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import sys
 from pathlib import Path
 
 import torch
+
+from depth_lightning.errors import DepthLightningError
 
 
 @functools.cache
@@ -27,3 +31,30 @@ def resolve_precision(precision: str | int | None) -> str | int | None:
     if precision == "auto":
         return "bf16-mixed" if native_bf16() else "32-true"
     return precision
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def reuse_freed_memory(mode: str = "reuse") -> bool:
+    """Keep memory that a CPU step frees for the next step (glibc); True when applied.
+
+    A training step frees and reallocates hundreds of MB (autocast's bf16 weight copies,
+    gradients, activations). glibc hands every block above 32 MB back to the kernel and the next
+    step faults it in again, zero-filled: ~20 % of a bf16 coarse step here. With mmap off and no
+    trimming, freed blocks stay in the heap and are reused (`python -m depth_lightning.bench`
+    shows the gain); resident memory then stays at its peak, which training reaches every step
+    anyway. `mode`: `reuse` (the default) or `system` (leave malloc as it is).
+    """
+    if mode not in ("reuse", "system"):
+        raise DepthLightningError(f"cpu_allocator: {mode!r} is not reuse or system")
+    if mode == "system" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return False
+    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+

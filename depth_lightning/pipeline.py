@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from depth_lightning.data.datamodule import DepthDataModule
 from depth_lightning.entry import run_task
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.hw import resolve_precision
+from depth_lightning.hw import resolve_precision, reuse_freed_memory
 from depth_lightning.metrics import depth_metrics
 from depth_lightning.stages import CoarseStage, DepthStage, load_checkpoint
 
@@ -148,6 +148,9 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
         L.seed_everything(int(cfg.seed), workers=True)
     if cfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
+        reuse_freed_memory(str(cfg.get("cpu_allocator", "reuse")))
     dm: DepthDataModule = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")

@@ -5,8 +5,8 @@ import json
 
 from conftest import run_module
 
-KEYS = {"plain_fp32_img_s", "lightning_fp32_img_s", "coarse_img_s", "fine_img_s",
-        "loader_img_s", "infer_img_s"}
+KEYS = {"plain_fp32_img_s", "plain_fp32_same_alloc_img_s", "lightning_fp32_img_s",
+        "coarse_img_s", "fine_img_s", "loader_img_s", "infer_img_s"}
 
 
 def test_bench_prints_a_table_and_a_json_last_line(tmp_path, synth_data_dir):
@@ -19,3 +19,4 @@ def test_bench_prints_a_table_and_a_json_last_line(tmp_path, synth_data_dir):
     assert KEYS <= set(figures)
     assert all(figures[k] > 0 for k in KEYS)
     assert "(a) plain PyTorch loop" in res.stdout
+    assert figures["cpu_allocator"] == "reuse"  # the CPU runs of this suite are on glibc

@@ -1,0 +1,49 @@
+"""The machine's fast defaults: precision choice and the CPU allocator setting."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import assert_one_line_error, run_module
+
+from depth_lightning.errors import DepthLightningError
+from depth_lightning.hw import reuse_freed_memory
+
+# Resident memory (MB) before and after freeing a 256 MB tensor, in a fresh process: the
+# allocator setting is process-wide.
+RSS_AFTER_FREE = """
+import sys, torch
+from depth_lightning.hw import reuse_freed_memory
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+print(reuse_freed_memory(sys.argv[1]))
+x = torch.ones(64 * 2**20)
+before = rss_mb()
+del x
+print(before - rss_mb())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize("mode", ["reuse", "system"])
+def test_reuse_keeps_freed_memory_in_the_process_and_system_returns_it(mode):
+    out = subprocess.run([sys.executable, "-c", RSS_AFTER_FREE, mode], capture_output=True,
+                         text=True, check=True).stdout.split()
+    applied, released_mb = out[0] == "True", float(out[1])
+    assert applied == (mode == "reuse")
+    if mode == "reuse":
+        assert released_mb < 16, "the freed block stays for the next step"
+    else:
+        assert released_mb > 240, "glibc unmaps a 256 MB block when it is freed"
+
+
+def test_unknown_allocator_mode_is_refused():
+    with pytest.raises(DepthLightningError, match="cpu_allocator"):
+        reuse_freed_memory("jemalloc")
+
+
+def test_train_with_an_unknown_allocator_mode_is_one_line(tmp_path):
+    res = run_module("depth_lightning.train", "cpu_allocator=fast", "++trainer.fast_dev_run=true",
+                     f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
+    assert_one_line_error(res, "cpu_allocator", "'fast'")
+    assert not list((tmp_path / "outputs").rglob("config.yaml")), "nothing half-written"
