@@ -7,6 +7,7 @@ with a plain `load_from_checkpoint` under torch's `weights_only` loading.
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +285,25 @@ class FineStage(DepthStage):
 
     def coarse_log_depth(self, x: Tensor) -> Tensor:
         with torch.no_grad():
-            return self.coarse(x)
+            return self._frozen_coarse(x)(x)
+
+    def _frozen_coarse(self, x: Tensor) -> nn.Module:
+        """The frozen coarse network, or under low-precision autocast a copy of it already in
+        that precision: autocast would otherwise cast all 77 M frozen weights again at every
+        step (a sixth of a bf16 fine step on a CPU) to the same values. Rebuilt when the
+        weights change (a checkpoint loaded in place) or move."""
+        kind = x.device.type
+        if not torch.is_autocast_enabled(kind):
+            return self.coarse
+        dtype = torch.get_autocast_dtype(kind)
+        params = list(self.coarse.parameters())
+        key = (dtype, params[0].device, tuple(p._version for p in params),
+               tuple(p.data_ptr() for p in params))
+        cached = self.__dict__.get("_coarse_copy")  # not a submodule: never saved or trained
+        if cached is None or cached[0] != key:
+            copy = deepcopy(self.coarse).to(dtype).eval()
+            self.__dict__["_coarse_copy"] = cached = (key, copy)
+        return cached[1]
 
     def forward(self, images: Tensor) -> Tensor:
         x = self.prepare(images)

@@ -107,3 +107,23 @@ def test_fine_stage_refuses_a_checkpoint_that_is_not_coarse(coarse_ckpt, tmp_pat
         load_checkpoint(plain)
     with pytest.raises(CheckpointError, match="does not exist"):
         FineStage(coarse_ckpt=str(tmp_path / "missing.ckpt"))
+
+
+def test_frozen_coarse_runs_from_a_bf16_copy_that_matches_autocast_bitwise():
+    torch.manual_seed(0)
+    fine = FineStage(coarse_net={"coarse6_units": TEST_COARSE6_UNITS},
+                     scheduler={"name": "none"}).eval()
+    x = fine.prepare(torch.randint(0, 256, (2, 3, 228, 304), dtype=torch.uint8))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        used = fine._frozen_coarse(x)
+        assert used is not fine.coarse and next(used.parameters()).dtype == torch.bfloat16
+        assert torch.equal(fine.coarse_log_depth(x), fine.coarse(x))  # autocast's own casts
+    with torch.no_grad():
+        assert fine._frozen_coarse(x) is fine.coarse, "fp32 runs use the weights themselves"
+    assert not any("copy" in k for k in fine.state_dict()), "the copy is never saved"
+    # new weights loaded in place: the copy is rebuilt from them
+    other = FineStage(coarse_net={"coarse6_units": TEST_COARSE6_UNITS},
+                      scheduler={"name": "none"}).eval()
+    fine.coarse.load_state_dict(other.coarse.state_dict())
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(fine.coarse_log_depth(x), other.coarse(x))
