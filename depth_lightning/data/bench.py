@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from depth_lightning.data.datamodule import DepthDataModule
-from depth_lightning.hw import native_bf16
+from depth_lightning.hw import native_bf16, reuse_freed_memory
 
 REQUIRED_RATIO = 5.0
 
@@ -218,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         batch = next(iter(dm._loader(dm.train_idx, True, args.batch_size)))
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if device.type == "cpu":
+            reuse_freed_memory()  # as training sets the allocator up (cpu_allocator=reuse)
         fp32 = step_rate(batch["image"], batch["depth"], False, args.steps, device)
         fast_name = ("bf16 autocast + " if native_bf16() else "fp32 (no native bf16) + ") + \
             "channels_last"
