@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.hw import reuse_freed_memory
 
 
 def user_path(path: str | Path) -> Path:
@@ -37,14 +38,19 @@ def required(cfg: DictConfig, key: str, hint: str) -> Any:
     return cfg[key]
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else cpu; anything else as torch names it."""
+def resolve_device(name: str, cpu_allocator: str = "reuse") -> torch.device:
+    """`auto` -> cuda when available, else cpu; anything else as torch names it. On the CPU the
+    allocator is set up as `cpu_allocator` says (hw.reuse_freed_memory)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise DepthLightningError(f"device: {e}") from None
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError as e:
+            raise DepthLightningError(f"device: {e}") from None
+    if device.type == "cpu":
+        reuse_freed_memory(cpu_allocator)
+    return device
 
 
 def user_error(e: BaseException | None) -> DepthLightningError | None:

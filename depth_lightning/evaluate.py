@@ -34,7 +34,6 @@ from torch import Tensor
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
 from depth_lightning.entry import required, resolve_device, run_task, user_path, write_text_atomic
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.hw import reuse_freed_memory
 from depth_lightning.metrics import METRIC_KEYS, per_image_errors
 from depth_lightning.protocols import Protocol, crop_input
 from depth_lightning.stages import DepthStage, FineStage, load_stage
@@ -227,9 +226,7 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     batch_size = int(cfg.get("batch_size") or 8)
     if batch_size < 1:
         raise DepthLightningError(f"batch_size: must be at least 1, got {batch_size}")
-    device = resolve_device(str(cfg.get("device", "auto")))
-    if device.type == "cpu":
-        reuse_freed_memory(str(cfg.get("cpu_allocator", "reuse")))
+    device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
     module = load_stage(ckpt_path)  # before the data: a wrong checkpoint fails in a second
 
     dm = instantiate(cfg.data)

@@ -39,7 +39,6 @@ from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} befor
 from depth_lightning.entry import required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.evaluate import predict_log_depth
-from depth_lightning.hw import reuse_freed_memory
 from depth_lightning.protocols import INPUT_FRAME_SIZE, crop_input, upsample_to_frame
 from depth_lightning.stages import load_stage
 
@@ -198,9 +197,7 @@ def run(cfg: DictConfig) -> list[Path]:
     batch_size = int(cfg.get("batch_size") or 8)
     if batch_size < 1:
         raise DepthLightningError(f"batch_size: must be at least 1, got {batch_size}")
-    device = resolve_device(str(cfg.get("device", "auto")))
-    if device.type == "cpu":
-        reuse_freed_memory(str(cfg.get("cpu_allocator", "reuse")))
+    device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
     files = list_inputs(spec)
     # Outputs of an earlier run into the same folder are not inputs.
     files = [p for p in files
