@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 
 import lightning as L
-import torch
 
+from depth_lightning.io import write_with
+from depth_lightning.protocols import TRAINING_TARGET
+from depth_lightning.scoring import panel_rows
 from depth_lightning.viz import plot_learning_curves
 
 COLUMNS = ("train/loss", "train/si_rmse_log", "val/loss", "val/si_rmse_log", "val/rmse_log",
@@ -57,62 +59,56 @@ class EpochTable(L.Callback):
 
     def _write(self) -> None:
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
-        path = self.dirpath / "epochs.csv"
-        tmp = path.with_suffix(".csv.tmp")
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            for r in self.rows:
-                w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                            for k, v in r.items()})
-        tmp.replace(path)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=keys)
+                w.writeheader()
+                for r in self.rows:
+                    w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
+                                for k, v in r.items()})
+
+        write_with(self.dirpath / "epochs.csv", write)
 
     def _plot(self, pl_module: L.LightningModule) -> None:
-        stage = getattr(pl_module, "stage", "")
+        stage = getattr(pl_module, "name", "")
         plot_learning_curves(self.rows, self.dirpath / "curves.png", title=f"{stage} stage")
 
 
 class DepthPanels(L.Callback):
-    """At each validation epoch, draws the same validation frames as RGB | ground truth | coarse
-    | coarse+fine (one colour scale per row) into `<stage>/panels/epoch_NNN.png`, and logs the
-    panel to W&B when a WandbLogger is active."""
+    """At each validation epoch, draws the first validation frames as RGB | ground truth | each
+    stage's map (coarse, coarse+fine; one colour scale per row) into
+    `<stage>/panels/epoch_NNN.png`, from the maps validation predicted (no extra forward
+    pass), and logs the panel to W&B when a WandbLogger is active."""
 
     def __init__(self, n_frames: int = 4, every_n_epochs: int = 1) -> None:
         self.n_frames = n_frames
         self.every = every_n_epochs
+        self.rows: list[dict] = []
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        return not (trainer.sanity_checking or not trainer.is_global_zero or self.n_frames <= 0
+                    or trainer.current_epoch % self.every)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                outputs: dict | None, batch: dict, batch_idx: int,
+                                dataloader_idx: int = 0) -> None:
+        if not self._due(trainer) or not outputs or len(self.rows) >= self.n_frames:
+            return
+        wanted = range(min(self.n_frames - len(self.rows), batch["depth"].shape[0]))
+        self.rows += panel_rows(batch, outputs, TRAINING_TARGET, wanted)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if (trainer.sanity_checking or not trainer.is_global_zero or self.n_frames <= 0
-                or trainer.current_epoch % self.every):
+        rows, self.rows = self.rows, []
+        if not self._due(trainer) or not rows:
             return
-        dm = trainer.datamodule
-        ds = dm.val_dataloader().dataset
-        items = [ds[i] for i in range(min(self.n_frames, len(ds)))]
-        images = torch.stack([it["image"] for it in items]).to(pl_module.device)
-        was_training = pl_module.training
-        pl_module.eval()
-        with torch.no_grad(), torch.autocast(pl_module.device.type, enabled=False):
-            if hasattr(pl_module, "forward_both"):
-                coarse, fine = pl_module.forward_both(images)
-            else:
-                coarse, fine = pl_module(images), None
-        pl_module.train(was_training)
-        rows = []
-        for k, it in enumerate(items):
-            rows.append({
-                "rgb": it["image"].permute(1, 2, 0).numpy(),
-                "gt": it["depth"][0].numpy(),
-                "coarse": torch.exp(coarse[k, 0].float()).cpu().numpy(),
-                "fine": None if fine is None else torch.exp(fine[k, 0].float()).cpu().numpy(),
-                "label": f"frame {it['index']}",
-            })
         from depth_lightning.viz import plot_depth_grid
 
         root = Path(trainer.default_root_dir) / "panels"
         root.mkdir(parents=True, exist_ok=True)
         path = plot_depth_grid(rows, root / f"epoch_{trainer.current_epoch:03d}.png",
-                               title=f"{getattr(pl_module, 'stage', '')} stage, epoch "
+                               title=f"{getattr(pl_module, 'name', '')} stage, epoch "
                                      f"{trainer.current_epoch}")
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger":

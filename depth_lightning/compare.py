@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from depth_lightning.io import write_with
 from depth_lightning.viz import read_epoch_csv
 
 COLUMNS = ("si_rmse_log", "rmse_log", "abs_rel", "rmse", "delta1")
@@ -33,9 +34,10 @@ def read_job(job: Path) -> dict:
     overrides = [o for o in overrides if not o.startswith(("paths.", "hydra."))]
     metrics_file = job / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    stage = "fine" if "fine" in metrics else "coarse"
+    stages = [k for k in metrics if k != "mean"] or ["coarse"]
+    stage = stages[-1]
     curve: list[float] = []
-    for st in ("coarse", "fine"):
+    for st in stages:
         f = job / st / "epochs.csv"
         if f.is_file():
             curve += [r["val/si_rmse_log"] for r in read_epoch_csv(f) if "val/si_rmse_log" in r]
@@ -76,10 +78,11 @@ def compare(root: str | Path, out: str | Path | None = None) -> list[dict]:
 
 
 def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        write(f)
-    tmp.replace(path)
+    def to_file(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            write(f)
+
+    write_with(path, to_file)
 
 
 def _plot_curves(jobs: list[dict], path: Path) -> None:
@@ -99,10 +102,8 @@ def _plot_curves(jobs: list[dict], path: Path) -> None:
     if any(j["curve"] for j in jobs):
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,10 +88,3 @@ def run_task(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep goes on with its other jobs; Hydra reports this one at the end
         sys.exit(1)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -1,9 +1,18 @@
-"""The scale-invariant log loss of Eigen et al. (2014), masked for Kinect holes."""
+"""Losses: the scale-invariant log loss of Eigen et al. (2014), masked for Kinect holes.
+
+The loss contract (README "Extending depth_lightning"): `model.loss` is any Hydra `_target_`
+building a callable ``(log_pred, depth, mask) -> scalar tensor``: log depth predicted (B,1,H,W),
+the target depth in metres (0, NaN and inf are invalid) and a boolean mask of valid pixels.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+from depth_lightning.errors import DepthLightningError
 
 
 def valid_mask(depth: Tensor) -> Tensor:
@@ -43,3 +52,29 @@ def scale_invariant_loss(
     per_image = sq[has] / n - lam * (s[has] / n) ** 2
     return per_image.mean()
 
+
+
+class ScaleInvariantLoss:
+    """`model.loss` default: the scale-invariant log loss with weight `lam` (see
+    :func:`scale_invariant_loss`), as a callable ``(log_pred, depth, mask) -> scalar``.
+
+    Example:
+        >>> loss = ScaleInvariantLoss(lam=1.0)
+        >>> depth = torch.tensor([[[[1.0, 2.0, 0.0]]]])            # the 0 is a hole
+        >>> float(loss(torch.log(3 * depth.clamp_min(1)), depth))  # a pure scale error: 0
+        0.0
+    """
+
+    def __init__(self, lam: float) -> None:
+        try:
+            self.lam = float(lam)
+        except (TypeError, ValueError):
+            raise DepthLightningError(f"model.loss.lam: must be a number, got {lam!r}") from None
+        if not math.isfinite(self.lam):
+            raise DepthLightningError(f"model.loss.lam: must be finite, got {lam!r}")
+
+    def __call__(self, log_pred: Tensor, depth: Tensor, mask: Tensor | None = None) -> Tensor:
+        return scale_invariant_loss(log_pred, depth, mask, lam=self.lam)
+
+    def __repr__(self) -> str:
+        return f"ScaleInvariantLoss(lam={self.lam:g})"

@@ -1,221 +1,167 @@
-"""The training job: data, then the coarse stage, then (for the fine experiment) the fine stage
-on the frozen coarse network, then the final validation table in metrics.json.
+"""The training job: the data, then each stage of `cfg.stages` in order, then metrics.json.
 
-Entry points stay thin; this module holds the order of things.
+A stage entry is ``{name, model, max_epochs, builds_on}``: `model` is the LightningModule's
+config (depth_lightning.stages.DepthStage), `builds_on` names an earlier stage whose best
+checkpoint this one receives, frozen. When a stage's model config sets `<base name>_ckpt`
+(``model.coarse_ckpt=PATH`` for the fine stage), that checkpoint stands in for the base stage,
+which is then scored but not trained. metrics.json holds the Mean baseline and one entry per
+stage. Entry points stay thin; this module holds the order of things.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.checkpoints import load_checkpoint, load_stage
 from depth_lightning.entry import run_task
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.hw import resolve_precision, reuse_freed_memory
-from depth_lightning.metrics import depth_metrics
-from depth_lightning.stages import CoarseStage, DepthStage, load_checkpoint
+from depth_lightning.io import write_json, write_text
+from depth_lightning.plugins import build
+from depth_lightning.protocols import TRAINING_TARGET
+from depth_lightning.scoring import MeanPredictor, score
+from depth_lightning.settings import whole_number
+from depth_lightning.tables import print_table
+from depth_lightning.training import final_scores, fit_stage
 
 log = logging.getLogger("depth_lightning")
 
-# The fine stage keeps its frozen coarse network in eval mode on purpose.
+# A refining stage keeps the frozen stages below it in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 
 
-def mean_baseline(dm: DepthDataModule) -> dict[str, float]:
-    """Validation metrics of the per-pixel mean of the training depth maps (the paper's Mean)."""
-    mean = dm.depth_statistics()["mean_depth"]
-    targets = dm.eval_targets(dm.val_idx)
-    metrics = depth_metrics()
-    metrics.update(mean.expand_as(targets).contiguous(), targets)
-    return {k: float(v) for k, v in metrics.compute().items()}
+@dataclass
+class StageSpec:
+    """One entry of `cfg.stages`, checked."""
+
+    name: str
+    model: dict
+    max_epochs: int
+    builds_on: str | None = None
+    ckpt: str | None = None  # given for this stage (by the next one): scored, not trained
 
 
-@torch.no_grad()
-def evaluate_model(model: DepthStage, dm: DepthDataModule, precision: str | int | None = None
-                   ) -> dict[str, float]:
-    """Validation metrics of `model` on all validation frames, in one process.
-
-    Lightning's distributed validation pads the last batch with repeated frames; the final
-    figures are computed here instead, on one device, over each frame exactly once.
-    """
-    device = next(model.parameters()).device
-    model.eval()
-    metrics = depth_metrics(sync_on_compute=False).to(device)  # this process saw every frame
-    bf16 = str(precision).startswith("bf16")
-    for batch in dm.val_dataloader():
-        images = batch["image"].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            log_depth = model(images)
-        metrics.update(torch.exp(log_depth.float()), batch["depth"].to(device))
-    return {k: float(v) for k, v in metrics.compute().items()}
-
-
-def build_trainer(cfg: DictConfig, stage_dir: Path, stage: str, max_epochs: int | None = None
-                  ) -> L.Trainer:
-    """A Trainer for one stage: its own checkpoints, CSV and figures under `stage_dir`."""
-    callbacks = []
-    for name, cb_cfg in (cfg.get("callbacks") or {}).items():
-        if cb_cfg is None or "_target_" not in cb_cfg:
-            continue
-        kwargs = {"dirpath": str(stage_dir / "checkpoints")} if name == "model_checkpoint" else {}
-        if name == "epoch_table":
-            kwargs = {"dirpath": str(stage_dir)}
-        callbacks.append(instantiate(cb_cfg, **kwargs))
-    loggers = []
-    for name, lg_cfg in (cfg.get("logger") or {}).items():
-        if lg_cfg is None or "_target_" not in lg_cfg:
-            continue
-        logger = start_logger(name, lg_cfg, cfg, stage_dir, stage)
-        if logger is not None:
-            loggers.append(logger)
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"))
-    if max_epochs is not None:
-        trainer_cfg["max_epochs"] = max_epochs
-    trainer_cfg["default_root_dir"] = str(stage_dir)
-    return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+def plan_stages(cfg: DictConfig) -> list[StageSpec]:
+    """The stages to run, in order, with their settings resolved and checked."""
+    entries = OmegaConf.to_container(cfg.stages, resolve=True) if cfg.get("stages") else None
+    if not isinstance(entries, list) or not entries:
+        raise DepthLightningError("stages: needs a list of stages, e.g. +experiment=coarse")
+    specs: list[StageSpec] = []
+    for i, entry in enumerate(entries):
+        where = f"stages.{i}"
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("model"):
+            raise DepthLightningError(f"{where}: needs a name and a model")
+        name, base = str(entry["name"]), entry.get("builds_on")
+        names = [s.name for s in specs]
+        if name in names or name == "mean":
+            raise DepthLightningError(f"{where}.name: {name!r} is used twice (or is 'mean')")
+        if base is not None and base not in names:
+            raise DepthLightningError(f"{where}.builds_on: {base!r} is not an earlier stage "
+                                      f"(earlier: {names or 'none'})")
+        model = dict(entry["model"])
+        given = model.pop(f"{base}_ckpt", None) if base else None
+        if given:
+            specs[names.index(base)].ckpt = str(given)
+        epochs = whole_number(entry.get("max_epochs"), f"{where}.max_epochs (trainer.max_epochs)")
+        specs.append(StageSpec(name, model, epochs, base))
+    return specs
 
 
-def start_logger(name: str, lg_cfg: DictConfig, cfg: DictConfig, stage_dir: Path, stage: str):
-    """Instantiate one logger; a dashboard that cannot start warns and is left out, so that
-    training goes on with the CSV log."""
-    kwargs: dict[str, Any] = {}
-    if name == "csv":
-        kwargs = {"save_dir": str(stage_dir)}
-    elif name == "wandb":
-        from depth_lightning.tracking import wandb_settings
-
-        kwargs = wandb_settings(lg_cfg, cfg, stage_dir, stage)
-    try:
-        logger = instantiate(lg_cfg, **kwargs)
-        if name == "wandb":  # W&B starts lazily: make it fail here rather than mid-fit
-            logger.experiment.config.update(OmegaConf.to_container(cfg, resolve=True),
-                                            allow_val_change=True)
-        return logger
-    except Exception as e:  # an optional dashboard must never stop training
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        log.warning("logger %s could not start (%s); continuing without it", name, first)
-        return None
+def check_given(specs: list[StageSpec], user_path: Any) -> None:
+    """Checkpoints given for stages are files of the right stage (before anything is written)."""
+    for i, spec in enumerate(specs):
+        if spec.ckpt:
+            spec.ckpt = str(user_path(spec.ckpt))
+            later = next(s for s in specs[i + 1:] if s.builds_on == spec.name)
+            load_checkpoint(spec.ckpt, spec.name, setting=f"model.{spec.name}_ckpt "
+                            f"(of the {later.name} stage)")
 
 
-def fit_stage(cfg: DictConfig, model_cfg: DictConfig, dm: DepthDataModule, stage_dir: Path,
-              stage: str, max_epochs: int | None = None, resume: str | None = None
-              ) -> tuple[str, dict[str, float]]:
-    """Train one stage (resuming from `resume` if given); return the best checkpoint's path and
-    its validation metrics (empty on ranks other than 0)."""
-    model: DepthStage = instantiate(model_cfg)
-    trainer = build_trainer(cfg, stage_dir, stage, max_epochs)
-    log.info("%s stage: %d trainable parameters, precision %s", stage,
-             sum(p.numel() for p in model.parameters() if p.requires_grad),
-             trainer.precision)
-    trainer.fit(model, datamodule=dm, ckpt_path=resume, weights_only=True)
-    cb = trainer.checkpoint_callback
-    best = (cb.best_model_path or cb.last_model_path) if cb is not None else ""
-    if not best:  # fast_dev_run or checkpointing off: keep the weights for the next stage
-        best = str(stage_dir / "checkpoints" / "final.ckpt")
-        trainer.save_checkpoint(best)
-    best = trainer.strategy.broadcast(best)
-    _finish_wandb()
-    if not trainer.is_global_zero:
-        return best, {}
-    model = type(model).load_from_checkpoint(best, map_location=model.device, weights_only=True)
-    return best, evaluate_model(model, dm, trainer.precision)
+def check_models(specs: list[StageSpec]) -> None:
+    """Build every stage's module once, so a broken network or loss of a later stage is refused
+    before the first one trains. The random draws are undone: results stay those of a run
+    without the check."""
+    chain: list[dict] = []
+    with torch.random.fork_rng(devices=[]):
+        for spec in specs:
+            base = list(chain) if spec.builds_on else None
+            module = build(spec.model, "model", name=spec.name, base=base)
+            chain = [*(base or []), {"name": spec.name, "net": module.hparams.net}]
+            del module
 
 
-def _finish_wandb() -> None:
-    """End the stage's W&B run (if any), or the next stage or multirun job would log into it.
-    Checked on wandb itself: fast_dev_run hides the loggers behind a dummy."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and wandb.run is not None:
-        wandb.finish()
+def mean_scores(dm: Any) -> dict[str, float]:
+    """The paper's Mean baseline on the validation frames, scored in one batch."""
+    batch = {"depth": dm.eval_targets(dm.val_idx)}
+    metrics, _ = score([MeanPredictor(dm.depth_statistics()["mean_depth"])], [batch],
+                       TRAINING_TARGET)
+    return metrics["mean"]
 
 
-def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
-    """Train as configured and return the metrics.json content."""
-    out_dir = Path(cfg.paths.output_dir)
+def prepare(cfg: DictConfig) -> Any:
+    """Seeds, determinism, the CPU allocator and the data module, set up for fitting."""
     if cfg.get("seed") is not None:  # seed=0 is a seed
-        L.seed_everything(int(cfg.seed), workers=True)
+        L.seed_everything(whole_number(cfg.seed, "seed", minimum=0), workers=True)
     if cfg.get("deterministic"):
         torch.use_deterministic_algorithms(True, warn_only=True)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
         reuse_freed_memory(str(cfg.get("cpu_allocator", "reuse")))
-    dm: DepthDataModule = instantiate(cfg.data)
+    dm = build(cfg.data, "data")
     dm.prepare_data()
     dm.setup("fit")
-    is_fine = "coarse_ckpt" in cfg.model
-    model_cfg = cfg.model
-    if is_fine and model_cfg.coarse_ckpt:
-        load_checkpoint(model_cfg.coarse_ckpt, "coarse", setting="model.coarse_ckpt")
-    elif is_fine and cfg.get("coarse_stage") is None:
-        raise DepthLightningError("model.coarse_ckpt: give a coarse checkpoint, or use "
-                                  "+experiment=fine to train the coarse stage first")
+    return dm
+
+
+def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Train as configured and return the metrics.json content."""
+    from depth_lightning.entry import user_path
+
+    out_dir = Path(cfg.paths.output_dir)
+    specs = plan_stages(cfg)
+    check_given(specs, user_path)
+    check_models(specs)
+    dm = prepare(cfg)
     # Inputs are checked: from here on the run folder fills up.
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    metrics: dict[str, dict[str, float]] = {"mean": mean_baseline(dm)}
-    if is_fine:
-        coarse_ckpt = model_cfg.coarse_ckpt
-        if coarse_ckpt:
-            coarse = CoarseStage.load_from_checkpoint(coarse_ckpt, map_location="cpu",
-                                                      weights_only=True)
-            metrics["coarse"] = evaluate_model(coarse, dm, resolve_precision(
-                cfg.trainer.get("precision", "auto")))
-        else:
-            pre = cfg.coarse_stage
-            coarse_ckpt, metrics["coarse"] = fit_stage(cfg, pre.model, dm, out_dir / "coarse",
-                                                       "coarse", pre.get("max_epochs"))
-            model_cfg = OmegaConf.merge(model_cfg, {"coarse_ckpt": coarse_ckpt})
-        _, metrics["fine"] = fit_stage(cfg, model_cfg, dm, out_dir / "fine", "fine",
-                                       resume=cfg.get("ckpt_path"))
-    else:
-        _, metrics["coarse"] = fit_stage(cfg, model_cfg, dm, out_dir / "coarse", "coarse",
-                                         resume=cfg.get("ckpt_path"))
+    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    metrics: dict[str, dict[str, float]] = {"mean": mean_scores(dm)}
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"))
+    best: dict[str, str] = {}
+    for i, spec in enumerate(specs):
+        if spec.ckpt:  # given: scored as it is
+            metrics[spec.name] = final_scores(load_stage(spec.ckpt), dm, precision)
+            best[spec.name] = spec.ckpt
+            continue
+        with open_dict(cfg):
+            cfg.stage = {"name": spec.name, "dir": str(out_dir / spec.name)}
+        resume = cfg.get("ckpt_path") if i == len(specs) - 1 else None
+        best[spec.name], metrics[spec.name] = fit_stage(
+            cfg, spec.model, dm, spec.max_epochs, best.get(spec.builds_on), resume)
     if rank_zero_only.rank == 0:  # DDP: one process writes the results
-        _write_json(out_dir / "metrics.json", metrics)
-        _print_table(metrics)
+        # keys sorted within each column, as metrics.json has always been written
+        write_json(out_dir / "metrics.json", {c: dict(sorted(v.items())) for c, v in
+                                              metrics.items()})
+        print_table(metrics)
     return metrics
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
-
-
-def _print_table(metrics: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    cols = [c for c in ("mean", "coarse", "fine") if c in metrics]
-    table = Table(title="validation")
-    table.add_column("metric")
-    for c in cols:
-        table.add_column({"mean": "Mean", "coarse": "Coarse", "fine": "Coarse+Fine"}[c],
-                         justify="right")
-    for key in metrics["mean"]:
-        table.add_row(key, *(f"{metrics[c].get(key, float('nan')):.4f}" for c in cols))
-    Console().print(table)
 
 
 def optimized_value(cfg: DictConfig, metrics: dict[str, dict[str, float]]) -> float | None:
     """The value a Hydra sweeper minimises: `stage/key` of metrics.json, or a bare key for the
-    last stage trained (fine if there is one)."""
+    last stage."""
     name = cfg.get("optimized_metric")
     if not name:
         return None
     stage, _, key = name.rpartition("/")
-    stage = stage or ("fine" if "fine" in metrics else "coarse")
+    stage = stage or list(metrics)[-1]
     return metrics.get(stage, {}).get(key)
 
 

@@ -32,15 +32,16 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
+from depth_lightning.checkpoints import load_stage
 from depth_lightning.entry import required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.evaluate import predict_log_depth
-from depth_lightning.protocols import INPUT_FRAME_SIZE, crop_input, upsample_to_frame
-from depth_lightning.stages import load_stage
+from depth_lightning.geometry import network_input, upsample_to_frame
+from depth_lightning.io import write_with
+from depth_lightning.scoring import StagePredictor
+from depth_lightning.settings import whole_number
 
 log = logging.getLogger("depth_lightning")
 
@@ -115,27 +116,15 @@ def _gray_to_8bit(a: np.ndarray):
 
 def prepare_photo(photo: np.ndarray) -> torch.Tensor:
     """uint8 RGB photo (H,W,3) of any size -> the uint8 network input (3,228,304) (see the
-    module docstring for why the photo is resized to 320x240 whole).
-
-    Shrinking averages over each output pixel's area, rounded half up: for a 640x480 photo that
-    is exactly the training cache's 2x2 mean (depth_lightning.data.cache.downsample_frame).
-    A photo smaller than 320x240 in either direction is resized bilinearly (antialiased).
-    """
-    h, w = INPUT_FRAME_SIZE
-    x = torch.tensor(photo, dtype=torch.float32).permute(2, 0, 1)[None]
-    if photo.shape[0] >= h and photo.shape[1] >= w:
-        small = F.interpolate(x, size=(h, w), mode="area")
-    else:
-        small = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
-                              antialias=True)
-    small = torch.floor(small[0] + 0.5).clamp(0, 255).to(torch.uint8)
-    return crop_input(small).contiguous()
+    module docstring for why the photo is resized to 320x240 whole): for a 640x480 photo
+    exactly the training cache's 2x2 mean (depth_lightning.geometry.network_input)."""
+    return network_input(photo)
 
 
-def depth_to_photo(log_depth: torch.Tensor, size_hw: tuple[int, int]) -> np.ndarray:
-    """Log depth (1,55,74) -> float32 depth in metres at the photo's size (H,W)."""
-    depth = upsample_to_frame(torch.exp(log_depth.float())[None], size_hw, mode="bilinear")
-    return depth[0].cpu().numpy().astype(np.float32)
+def depth_to_photo(depth: torch.Tensor, size_hw: tuple[int, int]) -> np.ndarray:
+    """Predicted depth (1,55,74) in metres -> float32 depth in metres at the photo's size."""
+    out = upsample_to_frame(depth.float()[None], size_hw, mode="bilinear")
+    return out[0].cpu().numpy().astype(np.float32)
 
 
 def save_depth(depth: np.ndarray, photo: np.ndarray, out_dir: Path, name: str,
@@ -148,17 +137,17 @@ def save_depth(depth: np.ndarray, photo: np.ndarray, out_dir: Path, name: str,
 
     mm = np.clip(np.round(depth.astype(np.float64) * 1000.0), 1, MM_MAX).astype(np.uint16)
     png, npy, viz_png = (out_dir / f"{name}{s}" for s in OUTPUT_SUFFIXES)
-    tmp = png.with_name(f".{png.name}.tmp")
-    Image.fromarray(mm).save(tmp, format="PNG")
-    tmp.replace(png)
-    tmp = npy.with_name(f".{npy.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, depth.astype(np.float32))
-    tmp.replace(npy)
+    write_with(png, lambda tmp: Image.fromarray(mm).save(tmp, format="PNG"))
+    write_with(npy, lambda tmp: _save_npy(tmp, depth.astype(np.float32)))
     written = [png, npy]
     if viz:
         written.append(plot_prediction(photo, depth, viz_png, title=name))
     return written
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append .npy to a bare name
+        np.save(f, array)
 
 
 def _batches(files: list[Path], names: list[str], batch_size: int,
@@ -194,9 +183,7 @@ def run(cfg: DictConfig) -> list[Path]:
     spec = str(required(cfg, "input", "an image, a folder or a glob pattern, e.g. "
                         "input=photos/ or input='photos/*.jpg'"))
     out_dir = user_path(cfg.get("output_dir") or cfg.paths.output_dir)
-    batch_size = int(cfg.get("batch_size") or 8)
-    if batch_size < 1:
-        raise DepthLightningError(f"batch_size: must be at least 1, got {batch_size}")
+    batch_size = whole_number(cfg.get("batch_size"), "batch_size")
     device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
     files = list_inputs(spec)
     # Outputs of an earlier run into the same folder are not inputs.
@@ -207,6 +194,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if out_dir.exists() and not (out_dir.is_dir() and os.access(out_dir, os.W_OK)):
         raise DepthLightningError(f"output_dir: {out_dir} is not a writable folder")
     module = load_stage(ckpt_path).to(device)
+    predictor = StagePredictor(module, columns=module.columns[-1:])
 
     console = Console(stderr=True)
     skipped: list[Path] = []
@@ -230,18 +218,17 @@ def run(cfg: DictConfig) -> list[Path]:
                 except OSError as e:
                     raise DepthLightningError(f"output_dir: cannot create {out_dir} "
                                               f"({e.strerror})") from None
-            images = torch.stack([prepare_photo(photo) for _, photo in batch]).to(device)
-            logs = predict_log_depth(module, images)
-            out = logs.get("fine", logs["coarse"])
-            for (name, photo), log_depth in zip(batch, out):
-                depth = depth_to_photo(log_depth, photo.shape[:2])
+            images = torch.stack([prepare_photo(photo) for _, photo in batch])
+            out = predictor({"image": images})[module.name]
+            for (name, photo), pred in zip(batch, out):
+                depth = depth_to_photo(pred, photo.shape[:2])
                 written.append(save_depth(depth, photo, out_dir, name,
                                           viz=bool(cfg.get("viz", True)))[1])
                 bar.advance(task)
     if not written:
         raise DepthLightningError(f"input: none of the {len(files)} file(s) of {spec} is an "
                                   "image that could be read")
-    stage = "coarse+fine" if module.stage == "fine" else "coarse"
+    stage = "+".join(module.columns)
     print(f"wrote {len(written)} depth map(s) ({stage}) to {out_dir}"
           + (f"; skipped {len(skipped)} file(s) that are not images" if skipped else ""))
     return written

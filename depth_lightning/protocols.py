@@ -1,25 +1,24 @@
-"""Evaluation protocols: how a 55x74 prediction is scored against a full-resolution frame.
+"""Evaluation protocols: how a 55x74 prediction meets the ground truth it is scored against.
 
-Pure torch. A :class:`Protocol` comes from the ``eval`` config group (``eigen2014`` or ``bts``)
-and fixes the ground truth, the upsampling, the scored region and the depth caps:
+Pure torch. A :class:`Protocol` fixes the ground truth, the resolution it is scored at, the
+upsampling, the scored region and the depth caps. Three are configured:
 
-* ``eigen2014`` (Eigen, Puhrsch & Fergus 2014): the filled depth (``depths``), the prediction
-  upsampled to 640x480 with nearest neighbour, scored on the region the network sees (the
-  304x228 centre crop of the 320x240 input, i.e. rows 12:468, columns 16:624 at 640x480), no
-  depth caps (only ``min_depth`` so that logs stay finite).
+* ``target`` (:data:`TRAINING_TARGET`): the 55x74 training target itself, as the validation
+  loader gives it (centre crop, nearest-neighbour depth), caps 1e-3 / 10 m. Validation during
+  training, the final metrics.json of a run and its depth panels use it.
+* ``eigen2014`` (Eigen, Puhrsch & Fergus 2014, the ``eval`` group's default): the filled depth
+  (``depths``) at 640x480, the prediction upsampled with nearest neighbour, scored on the
+  region the network sees (rows 12:468, columns 16:624), no depth caps (only ``min_depth`` so
+  that logs stay finite).
 * ``bts`` (BTS / AdaBins / ZoeDepth): the raw Kinect depth (``rawDepths``) with holes masked,
   the "Eigen crop" rows 45:471, columns 41:601, depths capped to [1e-3, 10] m, the prediction
   upsampled bilinearly.
 
-Geometry. The network sees the 640x480 frame downsampled by 2 (320x240) and centre-cropped to
-304x228, so its 55x74 output covers the 608x456 region at offset (x 16, y 12) of the frame.
-:func:`upsample_to_frame` samples the output at every pixel centre of a frame of any size, with
-the sampling coordinate clamped to the output's border: inside the region this is exactly
-``F.interpolate(..., size=(456, 608), align_corners=False)``; outside it, it is that region
-padded by **edge replication**. The padding matters for ``bts`` only: the Eigen crop reaches
+At 640x480 the prediction is brought onto the frame by
+:func:`depth_lightning.geometry.upsample_to_frame`: exact interpolation inside the network's
+region, **edge replication** outside it. That matters for ``bts`` only: the Eigen crop reaches
 three rows below the network's region (rows 468:471), and those rows are scored with the
 replicated bottom edge rather than dropped, so the whole Eigen crop is scored as in the papers.
-The same mapping brings a prediction back onto a photo of any size in ``predict``.
 """
 
 from __future__ import annotations
@@ -29,65 +28,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import MetricCollection
 
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.metrics import depth_metrics
-from depth_lightning.nets import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.geometry import (
+    FRAME_SIZE,
+    NETWORK_REGION,
+    OUTPUT_SIZE,
+    UPSAMPLE_MODES,
+    upsample_to_frame,
+)
 
-FRAME_SIZE = (480, 640)  # (H, W) of an NYU frame
-INPUT_FRAME_SIZE = (240, 320)  # (H, W) the frame is downsampled to before cropping
-# Centre crop of the network input within the 320x240 frame as (y, x): (6, 8).
-CROP_OFFSET = ((INPUT_FRAME_SIZE[0] - INPUT_SIZE[0]) // 2,
-               (INPUT_FRAME_SIZE[1] - INPUT_SIZE[1]) // 2)
-# The region the network sees at 640x480 as (top, bottom, left, right): rows 12:468, cols 16:624.
-NETWORK_REGION = (2 * CROP_OFFSET[0], 2 * (CROP_OFFSET[0] + INPUT_SIZE[0]),
-                  2 * CROP_OFFSET[1], 2 * (CROP_OFFSET[1] + INPUT_SIZE[1]))
-EIGEN_CROP = (45, 471, 41, 601)  # (top, bottom, left, right) of the 480x640 frame
-TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}  # config name -> NYULabeled frame key
-MODES = ("nearest", "bilinear")
-
-
-def crop_input(image: Tensor) -> Tensor:
-    """Centre crop (..., 240, 320) -> (..., 228, 304): what the network sees of a frame."""
-    if tuple(image.shape[-2:]) != INPUT_FRAME_SIZE:
-        raise ValueError(f"expected a 240x320 frame, got {tuple(image.shape[-2:])}")
-    y, x = CROP_OFFSET
-    return image[..., y:y + INPUT_SIZE[0], x:x + INPUT_SIZE[1]]
-
-
-def _frame_grid(frame_hw: tuple[int, int], device: torch.device) -> Tensor:
-    """grid_sample grid (1,H,W,2) placing every pixel centre of a frame of size `frame_hw` in the
-    normalised coordinates of the network's output (which spans the centre crop)."""
-    h, w = frame_hw
-    # Pixel centre -> position in the 320x240 frame -> position in the 304x228 crop -> [-1, 1].
-    u = (torch.arange(w, dtype=torch.float64) + 0.5) * (INPUT_FRAME_SIZE[1] / w) - CROP_OFFSET[1]
-    v = (torch.arange(h, dtype=torch.float64) + 0.5) * (INPUT_FRAME_SIZE[0] / h) - CROP_OFFSET[0]
-    gx = 2 * u / INPUT_SIZE[1] - 1
-    gy = 2 * v / INPUT_SIZE[0] - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)
-    return grid.unsqueeze(0).to(device=device, dtype=torch.float32)
-
-
-def upsample_to_frame(pred: Tensor, frame_hw: tuple[int, int] = FRAME_SIZE,
-                      mode: str = "nearest") -> Tensor:
-    """Bring network outputs (B,1,55,74) or (B,55,74) onto a full frame (B,H,W).
-
-    Each frame pixel takes the output value at its centre (``nearest``) or the bilinear blend of
-    the four nearest output pixels (``bilinear``); pixels outside the region the network saw
-    take the nearest border value (edge replication). Depths are resampled as given: pass
-    metres to upsample depth (as the protocols do), log depth to upsample log depth.
-    """
-    if mode not in MODES:
-        raise ValueError(f"upsampling mode must be one of {MODES}, got {mode!r}")
-    x = pred if pred.ndim == 4 else pred.unsqueeze(1)
-    if x.ndim != 4 or x.shape[1] != 1 or tuple(x.shape[-2:]) != OUTPUT_SIZE:
-        raise ValueError(f"expected predictions (B,1,55,74), got {tuple(pred.shape)}")
-    grid = _frame_grid(tuple(frame_hw), x.device).expand(x.shape[0], -1, -1, -1)
-    out = F.grid_sample(x.float(), grid, mode=mode, padding_mode="border", align_corners=False)
-    return out[:, 0]
+TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}  # config name -> frame key
+RESOLUTIONS = {"frame": FRAME_SIZE, "output": OUTPUT_SIZE}
+FIELDS = ("name", "target", "resolution", "upsample", "crop", "min_depth", "max_depth")
 
 
 def region_mask(frame_hw: tuple[int, int], region: Sequence[int] | None,
@@ -106,95 +60,118 @@ def region_mask(frame_hw: tuple[int, int], region: Sequence[int] | None,
 class Protocol:
     """One evaluation protocol (see the module docstring); build it with :meth:`from_config`.
 
-    target: ``depths`` (filled) or ``rawDepths`` (holes = 0, masked); upsample: ``nearest`` or
-    ``bilinear``; crop: ``network`` (the region the network sees), ``(top, bottom, left,
-    right)`` rows and columns of the 480x640 frame, or None (the whole frame); min_depth /
-    max_depth: the depth caps (max_depth None = no upper cap).
+    target: ``depths`` (filled) or ``rawDepths`` (holes = 0, masked); resolution: ``frame``
+    (640x480: the prediction is upsampled) or ``output`` (55x74: the training target, scored as
+    predicted); upsample: ``nearest`` or ``bilinear``; crop: ``network`` (the region the network
+    sees), ``(top, bottom, left, right)`` of the 480x640 frame, or None (everything);
+    min_depth / max_depth: the depth caps (max_depth None = no upper cap).
     """
 
     name: str
     target: str = "depths"
+    resolution: str = "frame"
     upsample: str = "nearest"
     crop: str | tuple[int, int, int, int] | None = "network"
     min_depth: float = 1e-3
     max_depth: float | None = None
 
     def __post_init__(self) -> None:
+        def bad(setting: str, what: str) -> DepthLightningError:
+            return DepthLightningError(f"eval.{setting}: {what}")
+
         if self.target not in TARGETS:
-            raise DepthLightningError(f"eval.target: must be one of {tuple(TARGETS)}, got "
-                                      f"{self.target!r}")
-        if self.upsample not in MODES:
-            raise DepthLightningError(f"eval.upsample: must be one of {MODES}, got "
-                                      f"{self.upsample!r}")
+            raise bad("target", f"must be one of {tuple(TARGETS)}, got {self.target!r}")
+        if self.resolution not in RESOLUTIONS:
+            raise bad("resolution", f"must be one of {tuple(RESOLUTIONS)}, got "
+                      f"{self.resolution!r}")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise bad("upsample", f"must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
         crop = self.crop
         if not (crop is None or crop == "network"):
             if isinstance(crop, str) or len(crop) != 4:
-                raise DepthLightningError("eval.crop: must be network, null or [top, bottom, "
-                                          f"left, right], got {crop!r}")
+                raise bad("crop", f"must be network, null or [top, bottom, left, right], got "
+                          f"{crop!r}")
             top, bottom, left, right = (int(c) for c in crop)
-            if not (0 <= top < bottom <= FRAME_SIZE[0] and 0 <= left < right <= FRAME_SIZE[1]):
-                raise DepthLightningError(f"eval.crop: {list(crop)} is not inside a 480x640 "
-                                          "frame")
+            h, w = RESOLUTIONS[self.resolution]
+            if not (0 <= top < bottom <= h and 0 <= left < right <= w):
+                raise bad("crop", f"{list(crop)} is not inside a {h}x{w} frame")
             object.__setattr__(self, "crop", (top, bottom, left, right))
         if not self.min_depth > 0 or (self.max_depth is not None
                                       and not self.max_depth > self.min_depth):
-            raise DepthLightningError(f"eval: need 0 < min_depth < max_depth, got "
-                                      f"{self.min_depth} and {self.max_depth}")
+            raise bad("min_depth", f"need 0 < min_depth < max_depth, got {self.min_depth} and "
+                      f"{self.max_depth}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Protocol:
         """Build from an ``eval`` config (a dict or DictConfig with the dataclass's fields)."""
-        known = {"name", "target", "upsample", "crop", "min_depth", "max_depth"}
         cfg = dict(cfg)
-        unknown = sorted(set(cfg) - known)
+        unknown = sorted(set(cfg) - set(FIELDS))
         if unknown:
             raise DepthLightningError(f"eval: unknown setting(s) {unknown}; expected "
-                                      f"{sorted(known)}")
+                                      f"{sorted(FIELDS)}")
         crop = cfg.get("crop", "network")
         if crop is not None and not isinstance(crop, str):
             crop = tuple(crop)
-        max_depth = cfg.get("max_depth")
+        try:
+            caps = (float(cfg.get("min_depth", 1e-3)),
+                    None if cfg.get("max_depth") is None else float(cfg["max_depth"]))
+        except (TypeError, ValueError):
+            raise DepthLightningError(f"eval.min_depth/max_depth: must be numbers, got "
+                                      f"{cfg.get('min_depth')!r} and {cfg.get('max_depth')!r}"
+                                      ) from None
         return cls(name=str(cfg.get("name", "custom")), target=cfg.get("target", "depths"),
-                   upsample=cfg.get("upsample", "nearest"), crop=crop,
-                   min_depth=float(cfg.get("min_depth", 1e-3)),
-                   max_depth=None if max_depth is None else float(max_depth))
+                   resolution=cfg.get("resolution", "frame"),
+                   upsample=cfg.get("upsample", "nearest"), crop=crop, min_depth=caps[0],
+                   max_depth=caps[1])
 
     @property
     def frame_key(self) -> str:
-        """The NYULabeled frame key of the ground truth: ``depth`` or ``raw_depth``."""
+        """The frame key of the ground truth: ``depth`` or ``raw_depth``."""
         return TARGETS[self.target]
 
     @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) the ground truth is scored at."""
+        return RESOLUTIONS[self.resolution]
+
+    @property
     def region(self) -> tuple[int, int, int, int]:
-        """The scored rows and columns (top, bottom, left, right) of the 480x640 frame."""
-        if self.crop == "network":
+        """The scored rows and columns (top, bottom, left, right) at :attr:`size`."""
+        if self.crop == "network" and self.resolution == "frame":
             return NETWORK_REGION
-        if self.crop is None:
-            return (0, FRAME_SIZE[0], 0, FRAME_SIZE[1])
+        if self.crop is None or self.crop == "network":  # the 55x74 target is the network's
+            return (0, self.size[0], 0, self.size[1])
         return self.crop  # type: ignore[return-value]
 
-    def upsample_depth(self, depth: Tensor) -> Tensor:
-        """Predicted depth (B,1,55,74) in metres -> (B,480,640) with this protocol's mode."""
+    def resample(self, depth: Tensor) -> Tensor:
+        """Predicted depth (B,1,55,74) in metres -> (B,H,W) at this protocol's resolution."""
+        if self.resolution == "output":
+            return depth[:, 0] if depth.ndim == 4 else depth
         return upsample_to_frame(depth, FRAME_SIZE, self.upsample)
 
     def valid_mask(self, target: Tensor) -> Tensor:
-        """Pixels scored in ground truth (B,480,640): inside the region, finite, and within
-        (min_depth, max_depth), so Kinect holes (0) are never scored."""
-        if tuple(target.shape[-2:]) != FRAME_SIZE:
-            raise ValueError(f"expected 480x640 ground truth, got {tuple(target.shape)}")
+        """Pixels scored in a ground truth (B,H,W) or (B,1,H,W): inside the region, finite, and
+        within (min_depth, max_depth), so Kinect holes (0) are never scored."""
+        if tuple(target.shape[-2:]) != self.size:
+            raise ValueError(f"protocol {self.name}: expected {self.size[0]}x{self.size[1]} "
+                             f"ground truth, got {tuple(target.shape)}")
         valid = torch.isfinite(target) & (target > self.min_depth)
         if self.max_depth is not None:
             valid &= target < self.max_depth
-        return valid & region_mask(FRAME_SIZE, self.region, target.device)
-
-    def metrics(self) -> MetricCollection:
-        """The nine metrics with this protocol's depth caps."""
-        return depth_metrics(min_depth=self.min_depth, max_depth=self.max_depth)
+        return valid & region_mask(self.size, self.region, target.device)
 
     def describe(self) -> str:
         """One line for tables and logs."""
         top, bottom, left, right = self.region
+        h, w = self.size
         caps = f"{self.min_depth:g}-{self.max_depth:g} m" if self.max_depth is not None else \
             f"> {self.min_depth:g} m, no upper cap"
-        return (f"{self.name}: {self.target}, {self.upsample} upsampling to 640x480, rows "
-                f"{top}:{bottom} x cols {left}:{right}, depth {caps}")
+        how = "scored as predicted" if self.resolution == "output" else \
+            f"{self.upsample} upsampling"
+        return (f"{self.name}: {self.target}, {how} at {w}x{h}, rows {top}:{bottom} x cols "
+                f"{left}:{right}, depth {caps}")
+
+
+#: The 55x74 training target, as validation during training scores it.
+TRAINING_TARGET = Protocol(name="target", resolution="output", crop=None, min_depth=1e-3,
+                           max_depth=10.0)

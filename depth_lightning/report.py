@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.io import write_text
 
 STAGES = {"coarse": "Coarse", "fine": "Coarse+Fine"}
 # (csv column, the seed's row name)
@@ -220,9 +221,7 @@ def build(run_dirs: Sequence[str | Path]) -> list[Source]:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(path, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

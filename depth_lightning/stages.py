@@ -1,341 +1,239 @@
-"""Lightning modules for the two training stages: CoarseStage, then FineStage on a frozen coarse.
+"""The training stage: one LightningModule for every stage of a run (coarse, fine, a third).
 
-Hyper-parameters are kept primitive (dicts, lists, numbers, strings) so that checkpoints reload
-with a plain `load_from_checkpoint` under torch's `weights_only` loading.
+A stage trains its network `model.net` with its loss `model.loss`. A stage that builds on
+another (fine on coarse) receives that stage's checkpoint as `base_ckpt`: the networks of the
+stages below are rebuilt from it and frozen (no gradients, eval mode), and its own network
+refines their output, ``net(images, base_log_depth)``. Hyper-parameters are kept primitive
+(dicts, lists, numbers, strings) so that checkpoints reload under torch's `weights_only`
+loading, and a checkpoint carries the frozen networks too: it reloads without its base file.
 """
 
 from __future__ import annotations
 
-import math
+import logging
 from copy import deepcopy
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor, nn
+from torchmetrics import MetricCollection
 
-from depth_lightning.errors import CheckpointError
-from depth_lightning.losses import scale_invariant_loss
-from depth_lightning.metrics import depth_metrics
-from depth_lightning.nets import (
-    CoarseNet,
-    FineNet,
-    init_coarse_head,
-    init_fine_identity,
-    init_weights,
-    normalize_images,
-)
+from depth_lightning.checkpoints import CHECKPOINT_FORMAT, base_chain_of, load_checkpoint
+from depth_lightning.errors import DepthLightningError
+from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.losses import valid_mask
+from depth_lightning.metrics import DepthMetrics, RMSELog, SIRMSELog
+from depth_lightning.nets import init_weights, normalize_images
+from depth_lightning.optim import build_optimizer, build_scheduler
+from depth_lightning.plugins import build, check_log_depth, check_loss
+from depth_lightning.protocols import TRAINING_TARGET
+from depth_lightning.scoring import update_metrics
 
-COARSE_LR = {"coarse1": 1e-3, "coarse2": 1e-3, "coarse3": 1e-3, "coarse4": 1e-3,
-             "coarse5": 1e-3, "coarse6": 0.1, "coarse7": 0.1}
-FINE_LR = {"fine1": 1e-3, "fine3": 1e-2, "fine4": 1e-3}
-PLATEAU = {"name": "plateau", "factor": 0.1, "patience": 10, "threshold": 1e-4,
-           "monitor": "val/loss"}
-CHECKPOINT_FORMAT = 1
+HEAD_INITS = ("default", "mean_map")
+
+log = logging.getLogger("depth_lightning")
 
 
-def load_checkpoint(path: str | Path, expect_stage: str | None = None,
-                    setting: str = "ckpt_path") -> dict:
-    """Load a depth_lightning checkpoint safely (`weights_only=True`) and check its stage."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise CheckpointError(f"{setting}: {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickled code, truncated file, not a torch file at all
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "Unsupported global" in str(e):
-            raise CheckpointError(
-                f"{setting}: {path} holds pickled code, refused (only plain weights are loaded)"
-            ) from None
-        raise CheckpointError(f"{setting}: {path} is not a readable checkpoint ({first})") from None
-    info = ckpt.get("depth_lightning") if isinstance(ckpt, dict) else None
-    if not isinstance(info, dict) or "stage" not in info:
-        raise CheckpointError(f"{setting}: {path} is not a depth_lightning checkpoint")
-    if expect_stage and info["stage"] != expect_stage:
-        raise CheckpointError(
-            f"{setting}: {path} is a {info['stage']}-stage checkpoint, expected {expect_stage}"
-        )
-    return ckpt
+class FrozenChain(nn.Module):
+    """The stages a refining stage builds on: their networks in order, each refining the
+    previous one's log depth, frozen (no gradients, always in eval mode)."""
+
+    def __init__(self, specs: list[dict]) -> None:
+        super().__init__()
+        self.names = [s["name"] for s in specs]
+        self.nets = nn.ModuleList(build(s["net"], f"{s['name']} stage net") for s in specs)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenChain:
+        return super().train(False)  # frozen: dropout off, whatever Lightning asks
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Normalised images -> {stage name: log depth}, bottom stage first."""
+        out: dict[str, Tensor] = {}
+        prev = None
+        for name, net in zip(self.names, self.nets):
+            prev = net(x) if prev is None else net(x, prev)
+            out[name] = prev
+        return out
 
 
 class DepthStage(L.LightningModule):
-    """What both stages share: loss, metrics, optimiser groups and schedule."""
+    """One training stage: network, loss, optimiser groups and schedule, validation metrics.
 
-    stage = ""
+    Args:
+        name: the stage's name (its folder and its metrics.json key), e.g. ``coarse``.
+        net: config of the network (a Hydra `_target_`).
+        loss: config of the loss (a Hydra `_target_`).
+        optim, scheduler: see depth_lightning.optim.
+        init: initialisation scheme of the network's conv and linear layers (nets.init).
+        head_init: ``mean_map`` starts the network at the training mean log-depth map through
+            its `init_head(mean_log_depth, scale)` (CoarseNet has one), else ``default``.
+        head_scale: the weight scale `init_head` is given.
+        base_ckpt: checkpoint of the stage this one builds on (frozen below it).
+        base: the frozen chain as saved in a checkpoint (``[{"name", "net"}, ...]``); set when
+            reloading, instead of `base_ckpt`.
+        channels_last, compile: speed settings (memory format; torch.compile of the network).
+    """
 
-    def _build_metrics(self) -> None:
-        self.lam = float(self.hparams.loss.get("lam", 0.5))
-        self.train_metrics = depth_metrics(prefix="train/", keys=("si_rmse_log", "rmse_log"))
-        self.val_metrics = depth_metrics(prefix="val/")
-        self.test_metrics = depth_metrics(prefix="test/")
+    def __init__(self, name: str, net: dict, loss: dict, optim: dict, scheduler: dict,
+                 init: str = "kaiming_xavier", head_init: str = "default",
+                 head_scale: float = 0.01, base_ckpt: str | None = None,
+                 base: list[dict] | None = None, channels_last: bool = True,
+                 compile: bool = False) -> None:
+        super().__init__()
+        if head_init not in HEAD_INITS:
+            raise DepthLightningError(f"model.head_init: {head_init!r} is not one of "
+                                      f"{HEAD_INITS}")
+        state = None
+        if base_ckpt:
+            ckpt = load_checkpoint(base_ckpt, setting="model.base_ckpt")
+            base, state = base_chain_of(ckpt)
+        self.save_hyperparameters(
+            {"name": name, "net": dict(net), "loss": dict(loss), "optim": dict(optim),
+             "scheduler": dict(scheduler), "init": init, "head_init": head_init,
+             "head_scale": head_scale, "base": list(base or []),
+             "channels_last": channels_last, "compile": compile})
+        self.name = name
+        # The frozen networks are built before this stage's own: the order the random
+        # initialisations are drawn in is part of a run's exact result.
+        self.base = FrozenChain(self.hparams.base) if base else None
+        if state is not None:
+            self.base.load_state_dict(state)
+        self.net = build(net, "model.net")
+        self.loss_fn = build(loss, "model.loss")
+        check_loss(self.loss_fn, "model.loss", OUTPUT_SIZE)
+        self.train_metrics = MetricCollection(
+            {"si_rmse_log": SIRMSELog(), "rmse_log": RMSELog()}, prefix="train/",
+            compute_groups=False)
+        self.val_metrics = DepthMetrics(prefix="val/", min_depth=TRAINING_TARGET.min_depth,
+                                        max_depth=TRAINING_TARGET.max_depth)
+        try:
+            init_weights(self.net, init)
+        except ValueError as e:
+            raise DepthLightningError(str(e)) from None
+        if hasattr(self.net, "post_init"):  # a network's own start (FineNet's identity)
+            self.net.post_init()
+        self._head_ready = head_init == "default"
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self._check_net()
+
+    def _check_net(self) -> None:
+        """The network contract, checked once on a blank image (eval mode, no gradients)."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                blank = torch.zeros(1, 3, *INPUT_SIZE, dtype=torch.uint8)
+                out = self.log_depths(self.prepare(blank))[self.name]
+        except DepthLightningError:
+            raise
+        except Exception as e:
+            how = "(images, base log depth)" if self.base is not None else "(images)"
+            text = " ".join(str(e).split()) or type(e).__name__
+            raise DepthLightningError(f"model.net: calling {type(self.net).__name__} as "
+                                      f"{how} failed ({text})") from None
+        finally:
+            self.train(was_training)
+        check_log_depth(out, "model.net", 1, OUTPUT_SIZE)
 
     # -- forward ------------------------------------------------------------------------------
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Names of the maps `log_depths` returns: the frozen stages', then this one's."""
+        return (*(self.base.names if self.base is not None else ()), self.name)
+
     def prepare(self, images: Tensor) -> Tensor:
+        """uint8 or [0,1] float images (B,3,228,304) -> the networks' normalised input."""
         x = normalize_images(images)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def log_depths(self, x: Tensor) -> dict[str, Tensor]:
+        """Normalised input -> {stage name: log depth (B,1,55,74)} for this stage and those it
+        builds on (the frozen ones without gradients)."""
+        if self.base is None:
+            return {self.name: self.net(x)}
+        with torch.no_grad():
+            out = self._frozen_base(x)(x)
+        out[self.name] = self.net(x, out[self.base.names[-1]])
+        return out
+
     def forward(self, images: Tensor) -> Tensor:
         """uint8 or [0,1] float images (B,3,228,304) -> log depth (B,1,55,74)."""
-        raise NotImplementedError
+        return self.log_depths(self.prepare(images))[self.name]
 
-    def _finish_build(self) -> None:
-        if self.hparams.channels_last:
-            self.to(memory_format=torch.channels_last)
+    def _frozen_base(self, x: Tensor) -> nn.Module:
+        """The frozen networks, or under low-precision autocast a copy of them already in that
+        precision: autocast would otherwise cast all 77 M frozen coarse weights again at every
+        step (a sixth of a bf16 fine step on a CPU) to the same values. Rebuilt when the weights
+        change (a checkpoint loaded in place) or move."""
+        kind = x.device.type
+        if not torch.is_autocast_enabled(kind):
+            return self.base
+        dtype = torch.get_autocast_dtype(kind)
+        params = list(self.base.parameters())
+        key = (dtype, params[0].device, tuple(p._version for p in params),
+               tuple(p.data_ptr() for p in params))
+        cached = self.__dict__.get("_base_copy")  # not a submodule: never saved or trained
+        if cached is None or cached[0] != key:
+            copy = deepcopy(self.base).to(dtype).eval()
+            self.__dict__["_base_copy"] = cached = (key, copy)
+        return cached[1]
 
-    def configure_model(self) -> None:
-        if self.hparams.compile:
-            for net in self.trainable_nets():
-                net.compile()
-
-    def trainable_nets(self) -> list[nn.Module]:
-        raise NotImplementedError
-
-    # -- steps --------------------------------------------------------------------------------
-    def _step(self, batch: dict, split: str) -> Tensor:
-        log_pred = self(batch["image"])
-        depth = batch["depth"]
-        loss = scale_invariant_loss(log_pred, depth, lam=self.lam)
-        metrics = getattr(self, f"{split}_metrics")
-        metrics.update(torch.exp(log_pred.detach().float()), depth)
-        bs = depth.shape[0]
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
-                 prog_bar=split == "train", batch_size=bs, sync_dist=split != "train")
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=bs)
-        return loss
-
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
-        return torch.exp(self(batch["image"]).float())
-
-    # -- optimisation -------------------------------------------------------------------------
-    def param_groups(self) -> list[dict]:
-        """One named SGD group per layer, with that layer's learning rate from the config."""
-        lrs: dict[str, float] = self.hparams.optim["lr"]
-        wd = self.hparams.optim.get("weight_decay", 0.0)
-        groups = []
-        for net in self.trainable_nets():
-            for name, layer in net.named_children():
-                params = [p for p in layer.parameters() if p.requires_grad]
-                if not params:
-                    continue
-                if name not in lrs:
-                    raise ValueError(f"model.optim.lr: no learning rate for layer {name!r}")
-                decay = wd.get(name, 0.0) if isinstance(wd, dict) else float(wd)
-                groups.append({"name": name, "params": params, "lr": float(lrs[name]),
-                               "weight_decay": float(decay)})
-        return groups
-
-    def configure_optimizers(self) -> Any:
-        o = self.hparams.optim
-        opt = torch.optim.SGD(self.param_groups(), lr=0.0, momentum=float(o["momentum"]),
-                              nesterov=bool(o.get("nesterov", False)))
-        s = dict(self.hparams.scheduler)
-        name = s.get("name", "plateau")
-        if name == "none":
-            return opt
-        if name == "plateau":
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, mode="min", factor=float(s["factor"]), patience=int(s["patience"]),
-                threshold=float(s["threshold"]),
-            )
-            # Step only when the monitored value exists: once per validation run.
-            every = int(getattr(self.trainer, "check_val_every_n_epoch", None) or 1)
-            return {"optimizer": opt, "lr_scheduler": {
-                "scheduler": sched, "monitor": s.get("monitor", "val/loss"),
-                "interval": "epoch", "frequency": every}}
-        if name == "cosine":
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-            warmup = int(float(s.get("warmup_fraction", 0.05)) * total)
-            floor = float(s.get("min_factor", 0.0))
-
-            def factor(step: int) -> float:
-                if step < warmup:
-                    return (step + 1) / (warmup + 1)
-                t = (step - warmup) / max(1, total - warmup)
-                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-        raise ValueError(f"model.scheduler.name: unknown scheduler {name!r} "
-                         "(plateau, cosine or none)")
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["depth_lightning"] = {"stage": self.stage, "format": CHECKPOINT_FORMAT}
-
-
-class CoarseStage(DepthStage):
-    """Stage 1: the coarse network trained alone with the scale-invariant loss."""
-
-    stage = "coarse"
-
-    def __init__(
-        self,
-        net: dict | None = None,
-        init: str = "kaiming_xavier",
-        head_init: str = "default",
-        head_scale: float = 0.01,
-        loss: dict | None = None,
-        optim: dict | None = None,
-        scheduler: dict | None = None,
-        channels_last: bool = True,
-        compile: bool = False,
-    ) -> None:
-        super().__init__()
-        net = dict(net or {})
-        loss = dict(loss or {"lam": 0.5})
-        optim = {"momentum": 0.9, "lr": dict(COARSE_LR), "weight_decay": 0.0, **(optim or {})}
-        scheduler = dict(scheduler or PLATEAU)
-        if head_init not in ("default", "mean_map"):
-            raise ValueError(f"model.head_init: {head_init!r} is not default or mean_map")
-        self.save_hyperparameters(
-            {"net": net, "init": init, "head_init": head_init, "head_scale": head_scale,
-             "loss": loss, "optim": optim, "scheduler": scheduler,
-             "channels_last": channels_last, "compile": compile}
-        )
-        self._build_metrics()
-        self.coarse = CoarseNet(**net)
-        init_weights(self.coarse, init)
-        self._head_ready = head_init == "default"
-        self._finish_build()
-
-    def trainable_nets(self) -> list[nn.Module]:
-        return [self.coarse]
-
+    # -- training -----------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         # The mean-map head needs the training set's statistics, known only once data is set up;
         # a resumed fit restores its weights after this, so nothing is lost.
         if stage == "fit" and not self._head_ready:
-            stats = self.trainer.datamodule.depth_statistics()
-            init_coarse_head(self.coarse, stats["mean_log_depth"], self.hparams.head_scale)
             self._head_ready = True
+            if not hasattr(self.net, "init_head"):
+                log.warning("model.head_init=mean_map: %s has no init_head(mean_log_depth, "
+                            "scale); it starts as initialised", type(self.net).__name__)
+                return
+            stats = self.trainer.datamodule.depth_statistics()
+            self.net.init_head(stats["mean_log_depth"], self.hparams.head_scale)
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.coarse(self.prepare(images))
+    def configure_model(self) -> None:
+        if self.hparams.compile:
+            self.net.compile()
 
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        depth = batch["depth"]
+        log_pred = self(batch["image"])
+        loss = self.loss_fn(log_pred, depth, valid_mask(depth))
+        self.train_metrics.update(torch.exp(log_pred.detach().float()), depth)
+        bs = depth.shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=bs)
+        return loss
 
-class FineStage(DepthStage):
-    """Stage 2: the fine network on top of a frozen coarse network (no gradients, eval mode)."""
+    def validation_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
+        """Loss and metrics at the 55x74 target; returns every map predicted (for panels)."""
+        depth = batch["depth"]
+        logs = self.log_depths(self.prepare(batch["image"]))
+        loss = self.loss_fn(logs[self.name], depth, valid_mask(depth))
+        self.log("val/loss", loss, on_epoch=True, batch_size=depth.shape[0], sync_dist=True)
+        preds = {k: torch.exp(v.detach().float()) for k, v in logs.items()}
+        update_metrics({self.name: self.val_metrics}, preds, batch, TRAINING_TARGET)
+        return preds
 
-    stage = "fine"
+    def on_validation_epoch_end(self) -> None:
+        # computed over every process's frames (the states are summed), logged as they are
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict(values, batch_size=1)
 
-    def __init__(
-        self,
-        coarse_ckpt: str | None = None,
-        coarse_net: dict | None = None,
-        init: str = "kaiming_xavier",
-        fine_init: str = "default",
-        loss: dict | None = None,
-        optim: dict | None = None,
-        scheduler: dict | None = None,
-        channels_last: bool = True,
-        compile: bool = False,
-    ) -> None:
-        super().__init__()
-        state = None
-        if coarse_ckpt:
-            ckpt = load_checkpoint(coarse_ckpt, "coarse", setting="model.coarse_ckpt")
-            coarse_net = ckpt["hyper_parameters"]["net"]
-            state = {k[len("coarse."):]: v for k, v in ckpt["state_dict"].items()
-                     if k.startswith("coarse.")}
-        elif coarse_net is None:
-            raise CheckpointError("model.coarse_ckpt: the fine stage needs a coarse checkpoint")
-        loss = dict(loss or {"lam": 0.5})
-        optim = {"momentum": 0.9, "lr": dict(FINE_LR), "weight_decay": 0.0, **(optim or {})}
-        scheduler = dict(scheduler or PLATEAU)
-        if fine_init not in ("default", "identity"):
-            raise ValueError(f"model.fine_init: {fine_init!r} is not default or identity")
-        # The coarse architecture is saved, not the path: a fine checkpoint carries the coarse
-        # weights itself and reloads without the coarse file.
-        self.save_hyperparameters(
-            {"coarse_net": dict(coarse_net), "init": init, "fine_init": fine_init, "loss": loss,
-             "optim": optim, "scheduler": scheduler, "channels_last": channels_last,
-             "compile": compile}
-        )
-        self._build_metrics()
-        self.coarse = CoarseNet(**coarse_net)
-        if state is not None:
-            self.coarse.load_state_dict(state)
-        self.coarse.requires_grad_(False)
-        self.coarse.eval()
-        self.fine = FineNet()
-        init_weights(self.fine, init)
-        if fine_init == "identity":
-            init_fine_identity(self.fine)
-        self._finish_build()
+    def configure_optimizers(self) -> Any:
+        opt = build_optimizer(self.net, self.hparams.optim)
+        sched = build_scheduler(opt, self.hparams.scheduler,
+                                int(self.trainer.estimated_stepping_batches),
+                                int(getattr(self.trainer, "check_val_every_n_epoch", None) or 1))
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
 
-    def trainable_nets(self) -> list[nn.Module]:
-        return [self.fine]
-
-    def train(self, mode: bool = True) -> FineStage:
-        super().train(mode)
-        self.coarse.eval()  # frozen: dropout off, whatever Lightning asks of the rest
-        return self
-
-    def coarse_log_depth(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            return self._frozen_coarse(x)(x)
-
-    def _frozen_coarse(self, x: Tensor) -> nn.Module:
-        """The frozen coarse network, or under low-precision autocast a copy of it already in
-        that precision: autocast would otherwise cast all 77 M frozen weights again at every
-        step (a sixth of a bf16 fine step on a CPU) to the same values. Rebuilt when the
-        weights change (a checkpoint loaded in place) or move."""
-        kind = x.device.type
-        if not torch.is_autocast_enabled(kind):
-            return self.coarse
-        dtype = torch.get_autocast_dtype(kind)
-        params = list(self.coarse.parameters())
-        key = (dtype, params[0].device, tuple(p._version for p in params),
-               tuple(p.data_ptr() for p in params))
-        cached = self.__dict__.get("_coarse_copy")  # not a submodule: never saved or trained
-        if cached is None or cached[0] != key:
-            copy = deepcopy(self.coarse).to(dtype).eval()
-            self.__dict__["_coarse_copy"] = cached = (key, copy)
-        return cached[1]
-
-    def forward(self, images: Tensor) -> Tensor:
-        x = self.prepare(images)
-        return self.fine(x, self.coarse_log_depth(x))
-
-    def forward_both(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(coarse, coarse+fine) log depth in one pass, for evaluation and figures."""
-        x = self.prepare(images)
-        coarse = self.coarse_log_depth(x)
-        return coarse, self.fine(x, coarse)
-
-
-def load_stage(path: str | Path, setting: str = "ckpt_path") -> DepthStage:
-    """The CoarseStage or FineStage saved in a depth_lightning checkpoint, in eval mode.
-
-    The file is read once with `weights_only=True` (load_checkpoint refuses pickled code and
-    files that are not depth_lightning checkpoints); the module is rebuilt from its saved
-    primitive hyper-parameters, as `load_from_checkpoint` would, and given the saved weights.
-    """
-    if Path(path).is_dir():
-        raise CheckpointError(f"{setting}: {path} is a folder; give a checkpoint file such as "
-                              f"{Path(path) / 'fine' / 'checkpoints' / 'best.ckpt'}")
-    ckpt = load_checkpoint(path, setting=setting)
-    stage = ckpt["depth_lightning"]["stage"]
-    cls = {"coarse": CoarseStage, "fine": FineStage}.get(stage)
-    if cls is None:
-        raise CheckpointError(f"{setting}: {path} holds an unknown stage {stage!r}")
-    try:
-        module = cls(**ckpt["hyper_parameters"])
-        module.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{setting}: {path} does not hold a loadable {stage} stage "
-                              f"({first})") from None
-    return module.eval()
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["depth_lightning"] = {"stage": self.name, "format": CHECKPOINT_FORMAT,
+                                         "columns": list(self.columns)}

@@ -1,5 +1,6 @@
-"""Weights & Biases settings: one run per stage of each job, grouped by sweep, offline unless
-the machine has credentials (runs sync later with `wandb sync <dir>`)."""
+"""Weights & Biases: one run per stage of each job, grouped by sweep, offline unless the machine
+has credentials (runs sync later with `wandb sync <dir>`). The run-dependent settings are
+resolvers the logger config uses (`${dl_wandb_group:}`, `${dl_wandb_offline:}`, ...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def has_wandb_credentials() -> bool:
@@ -21,7 +22,12 @@ def has_wandb_credentials() -> bool:
         return False
 
 
-def sweep_group(cfg: DictConfig) -> str:
+def wandb_offline() -> bool:
+    """Offline unless credentials exist (and WANDB_MODE is not offline)."""
+    return not has_wandb_credentials() or os.environ.get("WANDB_MODE") == "offline"
+
+
+def sweep_group() -> str:
     """The sweep's folder name in a multirun (so its jobs sit together), else the run's."""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -30,27 +36,32 @@ def sweep_group(cfg: DictConfig) -> str:
         hc = HydraConfig.get()
         if hc.mode == RunMode.MULTIRUN:
             return Path(hc.sweep.dir).name
+        return Path(hc.runtime.output_dir).name
     except ValueError:  # Hydra not initialised: called outside an entry point
-        pass
-    return Path(cfg.paths.output_dir).name
+        return "depth_lightning"
 
 
-def wandb_settings(lg_cfg: DictConfig, cfg: DictConfig, stage_dir: Path, stage: str
-                   ) -> dict[str, Any]:
-    """Keyword arguments for WandbLogger that depend on the run: group, job type, name, offline
-    mode and folder (the resolved config is sent once the run has started)."""
-    offline = lg_cfg.get("offline")
-    if offline is None:
-        offline = not has_wandb_credentials() or os.environ.get("WANDB_MODE") == "offline"
-    job = Path(cfg.paths.output_dir).name
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "group": lg_cfg.get("group") or sweep_group(cfg),
-        "job_type": stage,
-        "name": lg_cfg.get("name") or f"{job}-{stage}",
-        "offline": bool(offline),
-        # WANDB_DIR, when set, wins (a shared scratch folder); else beside the stage's outputs
-        "save_dir": os.environ.get("WANDB_DIR") or str(stage_dir),
-        "tags": list(cfg.get("tags") or []),
-        "reinit": "finish_previous",
-    }
+def run_name() -> str:
+    """The job's folder name (multirun: number and overrides), for W&B run names."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir).name
+    except ValueError:
+        return "run"
+
+
+def start_wandb(logger: Any, cfg: DictConfig) -> None:
+    """Start a WandbLogger's run now (W&B starts lazily: fail here rather than mid-fit) and
+    send it the resolved config; other loggers are left as they are."""
+    if type(logger).__name__ != "WandbLogger":
+        return
+    Path(logger.save_dir).mkdir(parents=True, exist_ok=True)
+    logger.experiment.config.update(OmegaConf.to_container(cfg, resolve=True),
+                                    allow_val_change=True)
+
+
+for _name, _fn in (("dl_wandb_group", sweep_group), ("dl_wandb_offline", wandb_offline),
+                   ("dl_run_name", run_name)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from depth_lightning.io import write_with  # noqa: E402
+
 
 def read_epoch_csv(path: str | Path) -> list[dict[str, float]]:
     """Rows of an epochs.csv as floats (empty cells dropped)."""
@@ -39,10 +41,7 @@ def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    _savefig_atomic(fig, path)
 
 
 # -- depth maps -------------------------------------------------------------------------------
@@ -51,15 +50,10 @@ DEPTH_CMAP = "viridis"  # perceptually uniform: near is dark, far is bright
 
 def _savefig_atomic(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
     """Save a figure as PNG under a temporary name, then rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        tmp.replace(path)
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def depth_range(*maps: np.ndarray) -> tuple[float, float]:
@@ -78,17 +72,20 @@ def _depth_cmap() -> matplotlib.colors.Colormap:
 
 
 def plot_depth_grid(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """The seed's Figure 3: one row per frame, columns RGB | ground truth | coarse |
-    coarse+fine (the last left out when a row has no ``fine``), one colour scale per row with
-    its colourbar in metres.
+    """The seed's Figure 3: one row per frame, columns RGB | ground truth | each predicted map
+    (coarse | coarse+fine | ...), one colour scale per row with its colourbar in metres.
 
     Each row is a dict: ``rgb`` uint8 (H,W,3), ``gt`` (H,W) metres (0 or NaN = no ground truth,
-    drawn white), ``coarse`` and optionally ``fine`` (H,W) metres, optionally ``label``.
+    drawn white), one (H,W) map in metres per column (``mean``, ``coarse``, ``fine``, any stage
+    name: in the first row's order), optionally ``label``.
     """
     if not rows:
         raise ValueError("plot_depth_grid needs at least one row")
-    columns = [("gt", "Ground truth"), ("coarse", "Coarse"), ("fine", "Coarse+Fine")]
-    columns = [(k, name) for k, name in columns if all(r.get(k) is not None for r in rows)]
+    from depth_lightning.tables import column_name
+
+    keys = ["gt", *(k for k in rows[0] if k not in ("rgb", "gt", "label"))]
+    columns = [(k, "Ground truth" if k == "gt" else column_name(k)) for k in keys
+               if all(r.get(k) is not None for r in rows)]
     n_cols = 1 + len(columns)
     h, w = rows[0]["rgb"].shape[:2]
     panel_w = 3.0

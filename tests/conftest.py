@@ -26,6 +26,30 @@ def synth_data_dir(tmp_path_factory) -> Path:
     return data_dir
 
 
+def compose(config_name: str = "train", *overrides: str):
+    """A packaged config composed in-process, as the entry point would compose it (the run
+    folder settings that need a running Hydra job are left unresolved)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from depth_lightning import resolvers  # noqa: F401  (the configs' resolvers)
+
+    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
+        return hydra_compose(config_name, overrides=list(overrides))
+
+
+def data_module(data_dir: Path, *overrides: str):
+    """The training data module on the small SynthRooms file of `data_dir`, built from the
+    packaged config, set up for fitting."""
+    from depth_lightning.plugins import build
+
+    cfg = compose("train", f"paths.data_dir={data_dir}", f"data.source.frames={SMALL_FRAMES}",
+                  "data.num_workers=0", *overrides)
+    dm = build(cfg.data, "data")
+    dm.setup("fit")
+    return dm
+
+
 def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
                timeout: int = 600) -> subprocess.CompletedProcess:
     """Run `python -m module args...` as a user would, capturing its output."""
@@ -43,7 +67,7 @@ def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False) -> li
     """
     model = "coarse_stage.model" if two_stage else "model"
     return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}",
-            f"data.synth.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
+            f"data.source.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
             "data.num_workers=0", "callbacks.progress_bar=null",
             f"{model}.net.coarse6_units={TEST_COARSE6_UNITS}"]
 

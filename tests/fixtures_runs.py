@@ -27,7 +27,7 @@ class TinyRun:
     def data_args(self, log_dir: Path) -> list[str]:
         """Overrides that point evaluate at the run's data and `log_dir` for its outputs."""
         return [f"paths.data_dir={self.data_dir}", f"paths.log_dir={log_dir}",
-                f"data.synth.frames={SMALL_FRAMES}", "data.num_workers=0"]
+                f"data.source.frames={SMALL_FRAMES}", "data.num_workers=0"]
 
 
 def _checkpoint(stage_dir: Path) -> Path:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
 from depth_lightning.data import synthrooms as sr
+from depth_lightning.data.synthrooms import frames, writer
 
 N = 8
 
@@ -24,7 +28,7 @@ def _arrays(path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory) -> sr.Path:
+def small(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "small.mat"
     return sr.generate(out, n_frames=N, seed=3, workers=1, progress=False)
 
@@ -51,7 +55,7 @@ def test_official_layout(small):
 
 
 def test_file_matches_render_frame_right_way_up(small):
-    seed, view, idx = sr._frame_plan(N, 3)[1]
+    seed, view, idx = frames.frame_plan(N, 3)[1]
     fr = sr.render_frame(seed, view, idx)
     assert fr["image"].shape == (480, 640, 3) and fr["image"].dtype == np.uint8
     assert fr["depth"].shape == fr["raw_depth"].shape == (480, 640)
@@ -96,7 +100,7 @@ def test_atomic_write_success_leaves_only_the_file(tmp_path):
 
 
 def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch):
-    real = sr._render_stored
+    real = writer.render_stored
     calls = []
 
     def flaky(*args, **kwargs):
@@ -105,7 +109,7 @@ def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch):
             raise RuntimeError("renderer died")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sr, "_render_stored", flaky)
+    monkeypatch.setattr(writer, "render_stored", flaky)
     with pytest.raises(RuntimeError, match="renderer died"):
         sr.generate(tmp_path / "x.mat", n_frames=5, seed=0, workers=1, progress=False)
     assert os.listdir(tmp_path) == []
@@ -119,7 +123,7 @@ def test_ensure_synthrooms_reuses_existing_file(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("must not regenerate")
 
-    monkeypatch.setattr(sr, "generate", boom)
+    monkeypatch.setattr(writer, "generate", boom)
     assert sr.ensure_synthrooms(tmp_path, n_frames=2, seed=1) == path
     assert path.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob("*.tmp*"))
@@ -131,3 +135,19 @@ def test_cli_with_preview(tmp_path, capsys):
                     "--preview", str(png)]) == 0
     assert out.exists() and png.stat().st_size > 1000
     assert "frames/s" in capsys.readouterr().out
+
+
+def test_package_api_and_imports():
+    """The package re-exports its public API, and importing it pulls in nothing of the model side
+    (spawned render workers import it)."""
+    assert sr.generate is writer.generate and sr.render_frame is frames.render_frame
+    assert sr.MAX_DEPTH == 10.0 and sr.SCENE_TYPES[0] == "bedroom"
+    code = ("import sys, depth_lightning.data.synthrooms; print(' '.join(sorted(m for m in "
+            "sys.modules if m.startswith('depth_lightning.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert "depth_lightning.data.synthrooms.writer" in loaded
+    shared = {"depth_lightning.data", "depth_lightning.data.synthrooms", "depth_lightning.geometry",
+              "depth_lightning.io", "depth_lightning.errors"}
+    for m in loaded:
+        assert m in shared or m.startswith("depth_lightning.data.synthrooms."), m

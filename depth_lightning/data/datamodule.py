@@ -1,14 +1,18 @@
-"""DepthDataModule: labeled file -> cached frames -> joint transforms -> batches.
+"""DepthDataModule: any data source -> split -> 320x240 cache -> joint transforms -> batches.
 
+The source (`data.source`, a Hydra `_target_`) is a sequence of frames (depth_lightning.plugins
+.check_frame); the module splits, caches, transforms and loads, whatever the source is.
 Batches are dicts: `image` uint8 (B,3,228,304), `depth` float32 (B,1,55,74) in metres with
 0 = invalid (Kinect hole, outside a rotated frame, NaN in the file), `index` (B,) frame indices.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from functools import partial
+import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +22,22 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from depth_lightning.data import download as dl
-from depth_lightning.data.cache import FrameCache, build_cache, cache_dir_for
-from depth_lightning.data.folder import FolderRGBD, same_dataset
-from depth_lightning.data.nyu import NYULabeled
+from depth_lightning.data.cache import (
+    CorruptCache,
+    FrameCache,
+    build_cache,
+    cache_dir_for,
+    run_cache,
+)
 from depth_lightning.data.splits import make_split
-from depth_lightning.data.transforms import Augment, JointTransform, _grid
-from depth_lightning.errors import DataError
-from depth_lightning.nets import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.data.transforms import Augment, JointTransform, sampling_grid
+from depth_lightning.errors import DataError, DepthLightningError
+from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.plugins import build
+from depth_lightning.settings import whole_number
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("synthrooms", "nyu_v1", "nyu_v2", "folder")
 TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}
 
 
@@ -63,162 +71,112 @@ class FrameDataset(Dataset):
         return {"image": image, "depth": depth, "index": idx}
 
 
-def _open_labeled(path: str, version: str | None) -> NYULabeled:
-    return NYULabeled(path, version=version)
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock: two runs on one data folder build a cache once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the atomic rename alone keeps races safe
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class DepthDataModule(L.LightningDataModule):
-    """NYU-layout labeled file (SynthRooms, NYU V1 or V2) or a folder of RGB-D images
-    (`source="folder"`, `root`, `depth_scale`) as train / val / test loaders.
+    """A data source as train / val loaders.
 
-    With `download=True`, `prepare_data` fetches a missing NYU file (and V2's splits.mat) from
-    its official address, or from `urls[name]` (names: nyu_v2, splits, nyu_v1), into the folder
-    of `path` / `split.file` (`data_dir` by default).
+    Args:
+        source: config of the data source (a Hydra `_target_`), built on first use.
+        target: ``depths`` (filled ground truth) or ``rawDepths`` (holes masked).
+        split: `kind` and its settings (depth_lightning.data.splits.make_split).
+        augment: joint augmentation (depth_lightning.data.transforms.Augment).
+        batch_size, eval_batch_size: frames per training / validation batch.
+        num_workers: loader processes, or ``auto``; pin_memory: bool or ``auto``.
+        cache_dir: where frame caches live; cache_workers: processes that build one.
+        source_settings: the data config's user-facing settings that `source` interpolates
+            (`data.path`, `data.root`, ...); the module itself does not use them.
     """
 
-    def __init__(
-        self,
-        source: str = "synthrooms",
-        path: str | None = None,
-        version: str | None = None,
-        synth: dict | None = None,
-        target: str = "depths",
-        split: dict | None = None,
-        augment: dict | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        num_workers: int | str = "auto",
-        pin_memory: bool | str = "auto",
-        data_dir: str = "data",
-        cache_dir: str | None = None,
-        cache_workers: int = 2,
-        download: bool = False,
-        urls: dict | None = None,
-        root: str | None = None,
-        depth_scale: float = 1000.0,
-    ) -> None:
+    def __init__(self, source: dict, target: str, split: dict, augment: dict, batch_size: int,
+                 eval_batch_size: int | None, num_workers: int | str, pin_memory: bool | str,
+                 cache_dir: str, cache_workers: int, **source_settings: Any) -> None:
         super().__init__()
-        if source not in SOURCES:
-            raise DataError(f"data.source: unknown source {source!r}; choose one of {SOURCES}")
         if target not in TARGETS:
             raise DataError(f"data.target: must be one of {tuple(TARGETS)}, got {target!r}")
-        self.source = source
-        self.path = path
-        self.version = version or (source[-2:] if source.startswith("nyu_") else None)
-        self.synth = {"frames": 2000, "seed": 0, **(synth or {})}
+        self.source_cfg = dict(source)
         self.target = target
-        self.split_cfg = {"kind": "scene", "val_fraction": 0.2, "seed": 0, **(split or {})}
-        aug = dict(augment or {})
-        for k in ("scale", "color"):
-            if aug.get(k) is not None:
-                aug[k] = tuple(aug[k])
+        self.split_cfg = dict(split)
+        aug = {k: tuple(v) if k in ("scale", "color") and v is not None else v
+               for k, v in dict(augment).items()}
         self.augment = Augment(**aug)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.num_workers = num_workers
+        self.batch_size = whole_number(batch_size, "data.batch_size")
+        self.eval_batch_size = whole_number(eval_batch_size or batch_size, "data.eval_batch_size")
+        self.num_workers = num_workers if num_workers == "auto" else \
+            whole_number(num_workers, "data.num_workers", minimum=0)
         self.pin_memory = pin_memory
-        self.data_dir = Path(data_dir)
-        self.cache_root = Path(cache_dir) if cache_dir else self.data_dir / "cache"
-        self.cache_workers = cache_workers
-        self.download = bool(download)
-        self.urls = dl.check_urls(urls)
-        self.root = root
-        self.depth_scale = depth_scale
+        self.cache_root = Path(cache_dir)
+        self.cache_workers = int(cache_workers)
+        self._source: Sequence[dict] | None = None
         self.cache: FrameCache | None = None
+        self._run_cache: FrameCache | None = None
         self.train_idx = self.val_idx = None
         self._stats: dict[str, torch.Tensor] | None = None
 
-    # -- files ------------------------------------------------------------------------------
-    def resolve_path(self) -> Path:
-        """The labeled file to read, generating SynthRooms on first use."""
-        if self.source == "synthrooms" and not self.path:
-            from depth_lightning.data.synthrooms import ensure_synthrooms
-
-            return ensure_synthrooms(self.data_dir, self.synth["frames"], self.synth["seed"])
-        if self.source == "folder":
-            raise DataError("data.path: the folder source reads data.root, not a file")
-        if not self.path:
-            raise DataError(f"data.path: {self.source} needs the path of the labeled .mat file")
-        path = Path(self.path).expanduser()
-        if not path.is_file():
-            hint = "" if self.download or self.source not in dl.REGISTRY else (
-                f" (set data.download=true to fetch {dl.REGISTRY[self.source].fname}, or "
-                "download it yourself)")
-            raise DataError(f"data.path: {path} does not exist{hint}")
-        if not os.access(path, os.R_OK):
-            raise DataError(f"data.path: {path} is not readable")
-        return path
-
-    def _folder(self, check: bool = False) -> FolderRGBD:
-        if not self.root:
-            raise DataError("data.root: the folder source needs the folder of RGB-D images")
-        return FolderRGBD(self.root, self.depth_scale, check=check)
-
-    def cache_path(self) -> Path:
-        """The frame cache of the configured source (built or not)."""
-        if self.source == "folder":
-            return self._folder().cache_dir(self.cache_root)
-        return cache_dir_for(self.resolve_path(), self.cache_root)
-
-    def split_file(self) -> Path | None:
-        """The official split's splits.mat: data.split.file, else beside the labeled file."""
-        s = self.split_cfg
-        if s.get("kind") != "official":
-            return None
-        if s.get("file"):
-            return Path(s["file"]).expanduser()
-        return Path(self.path).expanduser().parent / "splits.mat" if self.path else None
-
-    def fetch_missing(self) -> None:
-        """Download the configured NYU files that are missing (`download=True`)."""
-        if self.source not in ("nyu_v1", "nyu_v2"):
-            return
-        wanted = []
-        if self.path:
-            wanted.append((self.source, Path(self.path).expanduser()))
-        if self.source == "nyu_v2" and self.split_file() is not None:
-            wanted.append(("splits", self.split_file()))
-        for name, dest in wanted:
-            if not dest.exists():
-                dl.fetch(name, dest.parent, url=self.urls.get(name), fname=dest.name)
+    # -- source and cache ---------------------------------------------------------------------
+    @property
+    def source(self) -> Sequence[dict]:
+        """The data source, built (and so generated or downloaded) on first use."""
+        if self._source is None:
+            self._source = build(self.source_cfg, "data.source")
+            if not hasattr(self._source, "__len__") or not hasattr(self._source, "__getitem__"):
+                raise DepthLightningError(f"data.source: {type(self._source).__name__} is not a "
+                                          "sequence of frames (needs __len__ and __getitem__)")
+        return self._source
 
     def prepare_data(self) -> None:
-        if self.download:
-            self.fetch_missing()
-        if self.source == "folder":
-            folder = self._folder()
-            dest = folder.cache_dir(self.cache_root)
-            if not (dest / "meta.json").is_file():
-                folder.check_files()
-                build_cache(folder, dest, folder.scenes, factory=partial(same_dataset, folder),
-                            workers=self.cache_workers)
-            return
-        path = self.resolve_path()
-        labeled = NYULabeled(path, version=self.version)  # validates keys and shapes
-        dest = cache_dir_for(path, self.cache_root)
-        build_cache(labeled, dest, labeled.scenes, factory=partial(_open_labeled, str(path),
-                                                                   self.version),
-                    workers=self.cache_workers)
+        self._open_cache()
+
+    def _open_cache(self) -> FrameCache:
+        dest = cache_dir_for(self.source, self.cache_root)
+        if dest is None:  # built once per module: prepare_data and setup share it
+            if self._run_cache is None:
+                self._run_cache = run_cache(self.source, self.cache_root, self.cache_workers)
+            return self._run_cache
+        with _lock(dest.with_name(dest.name + ".lock")):
+            try:
+                return build_cache(self.source, dest, workers=self.cache_workers)
+            except CorruptCache as e:
+                log.warning("rebuilding a corrupt frame cache (%s)", e)
+                shutil.rmtree(dest, ignore_errors=True)
+                return build_cache(self.source, dest, workers=self.cache_workers)
 
     def setup(self, stage: str | None = None) -> None:
         if self.cache is not None:
             return
-        dest = self.cache_path()
-        path = self.root if self.source == "folder" else self.resolve_path()
-        if not (dest / "meta.json").is_file():  # prepare_data was skipped (e.g. a test)
-            self.prepare_data()
-        self.cache = FrameCache.open(dest)
+        self.cache = self._open_cache()
         s = self.split_cfg
+        official = getattr(self.source, "official_split", None)
         self.train_idx, self.val_idx = make_split(
             s["kind"], len(self.cache), scenes=self.cache.scenes, seed=s.get("seed", 0),
             val_fraction=s.get("val_fraction", 0.2), subset=s.get("subset"),
-            file=self.split_file(), train=s.get("train"), val=s.get("val"),
+            official=official, train=s.get("train"), val=s.get("val"),
         )
         if len(self.train_idx) == 0 or len(self.val_idx) == 0:
             raise DataError(f"data.split: the {s['kind']} split left no training or no "
                             f"validation frames ({len(self.train_idx)} / {len(self.val_idx)})")
-        log.info("data: %s, %d train / %d val frames", path, len(self.train_idx),
+        log.info("data: %s, %d train / %d val frames", self.describe(), len(self.train_idx),
                  len(self.val_idx))
+
+    def describe(self) -> str:
+        """The source in a few words, for logs and tables."""
+        return str(getattr(self.source, "path", None) or getattr(self.source, "root", None)
+                   or repr(self.source))
 
     # -- loaders ----------------------------------------------------------------------------
     def _workers(self) -> int:
@@ -244,15 +202,12 @@ class DepthDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_idx, False, self.eval_batch_size)
 
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
-
     # -- statistics -------------------------------------------------------------------------
     def eval_targets(self, indices: np.ndarray, chunk: int = 256) -> torch.Tensor:
         """Centre-crop targets (N,1,55,74) of frames `indices`, as the validation loader gives."""
         src_hw = self.cache.depth.shape[1:]
         crop = ((src_hw[1] - INPUT_SIZE[1]) / 2, (src_hw[0] - INPUT_SIZE[0]) / 2)
-        grid = _grid(OUTPUT_SIZE, src_hw, crop, 1.0, 0.0, False)
+        grid = sampling_grid(OUTPUT_SIZE, src_hw, crop, 1.0, 0.0, False)
         # A map of its own, dropped on return: pages touched here leave this process with it.
         arr = np.load(self.cache.root / f"{TARGETS[self.target]}.npy", mmap_mode="r")
         out = []
@@ -269,6 +224,10 @@ class DepthDataModule(L.LightningDataModule):
         if self._stats is None:
             t = self.eval_targets(self.train_idx)
             valid = t > 0
+            if not bool(valid.any()):
+                raise DataError(f"data: the {len(self.train_idx)} training frames of "
+                                f"{self.describe()} hold no valid depth (all 0, NaN, inf or "
+                                f"negative in {self.target})")
             n = valid.sum(0).clamp_min(1)
             mean = torch.where(valid, t, 0).sum(0) / n
             mean_log = torch.where(valid, torch.log(t.clamp_min(1e-6)), 0).sum(0) / n

@@ -11,9 +11,9 @@ Depth is the PNG value divided by `depth_scale` (1000: millimetres, as in both D
 nyu2_test and BTS; 0 = no reading). There is no in-painted depth in such folders, so items
 carry the same map as `depth` and `raw_depth` (holes stay 0 and are masked either way).
 
-Frames of another size are resized to NYU's 640x480 (RGB bilinear, depth nearest: no depth is
-invented across an edge), since the cache stores frames at 320x240; a different aspect ratio is
-stretched, and a warning says so. Each frame's `scene` is its subfolder (the folder above `rgb/`
+Frames keep their own size: the data module brings any size to the network's input chain
+(depth_lightning.geometry: a different aspect ratio is stretched, and a warning says so when
+the folder is opened). Each frame's `scene` is its subfolder (the folder above `rgb/`
 in the generic layout), or the frame's own name for a flat folder, so `data.split.kind=scene`
 keeps per-scene subfolders apart and `all` (the default of `data=folder`) uses every frame for
 training and validation.
@@ -21,8 +21,6 @@ training and validation.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -32,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from depth_lightning.data.cache import CACHE_SIZE, CACHE_VERSION
 from depth_lightning.errors import DataError
+from depth_lightning.geometry import FRAME_SIZE
 
 log = logging.getLogger(__name__)
 
-HEIGHT, WIDTH = 480, 640
+HEIGHT, WIDTH = FRAME_SIZE
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "L")
 FOLDER_VERSION = 1
@@ -104,23 +102,20 @@ def discover_pairs(root: str | Path) -> tuple[list[Pair], int]:
     return found, unmatched
 
 
-def _resize_nearest(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    rows = np.minimum(((np.arange(h) + 0.5) * a.shape[0] / h).astype(np.int64), a.shape[0] - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * a.shape[1] / w).astype(np.int64), a.shape[1] - 1)
-    return a[np.ix_(rows, cols)]
-
-
 class FolderRGBD(Sequence):
     """Frames of a folder of RGB images and depth PNGs, as NYULabeled items.
 
-    Item `i`: `image` uint8 (480, 640, 3) RGB, `depth` and `raw_depth` float32 (480, 640)
-    metres (PNG value / `depth_scale`, 0 = hole), `scene`, `index`, `name`, `bad_values` (0).
+    Item `i`: `image` uint8 (H, W, 3) RGB, `depth` and `raw_depth` float32 (H, W) metres (PNG
+    value / `depth_scale`, 0 = hole), `scene`, `index`, `name`, `bad_values` (0).
     Every file's header is checked when the folder is opened (unless `check=False`: then call
     `check_files` before reading), so a bad file is reported at once rather than in a worker.
     """
 
     def __init__(self, root: str | os.PathLike[str], depth_scale: float = 1000.0,
                  check: bool = True) -> None:
+        if root is None:
+            raise DataError("data.root: the folder source needs the folder of RGB-D images "
+                            "(data.root=DIR)")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             what = "is not a folder" if self.root.exists() else "does not exist"
@@ -164,8 +159,9 @@ class FolderRGBD(Sequence):
                                 f"but its depth map {pair.depth} is {sizes[1][0]}x{sizes[1][1]}")
             resized += sizes[0] != (WIDTH, HEIGHT)
         if resized:
-            log.warning("%s: %d of %d frames are not 640x480 and are resized to it (RGB "
-                        "bilinear, depth nearest)", self.root, resized, len(self.pairs))
+            log.warning("%s: %d of %d frames are not 640x480; the network sees them resized to "
+                        "320x240 (a 4:3 view, other aspect ratios stretched)", self.root,
+                        resized, len(self.pairs))
         if eight_bit:
             log.warning("%s: %d depth maps are 8-bit PNGs; check data.depth_scale (now %g)",
                         self.root, eight_bit, self.depth_scale)
@@ -190,10 +186,7 @@ class FolderRGBD(Sequence):
         path = self.root / pair.rgb
         try:
             with Image.open(path) as im:
-                rgb = im.convert("RGB")
-                if rgb.size != (WIDTH, HEIGHT):
-                    rgb = rgb.resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
-                image = np.asarray(rgb, dtype=np.uint8).copy()
+                image = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
             path = self.root / pair.depth
             with Image.open(path) as im:
                 raw = np.asarray(im)
@@ -202,8 +195,9 @@ class FolderRGBD(Sequence):
                             "truncated") from None
         if raw.ndim != 2:
             raise DataError(f"{path}: depth map has shape {raw.shape}, expected one channel")
-        if raw.shape != (HEIGHT, WIDTH):
-            raw = _resize_nearest(raw, HEIGHT, WIDTH)
+        if raw.shape != image.shape[:2]:
+            raise DataError(f"{path}: depth map is {raw.shape[1]}x{raw.shape[0]} but its RGB "
+                            f"image is {image.shape[1]}x{image.shape[0]}")
         depth = raw.astype(np.float32) / np.float32(self.depth_scale)
         depth[~(depth > 0)] = 0.0  # 32-bit PNGs may hold negative values
         return {"image": image, "depth": depth, "raw_depth": depth.copy(), "scene": pair.scene,
@@ -217,36 +211,24 @@ class FolderRGBD(Sequence):
     def names(self) -> list[str]:
         return [p.name for p in self.pairs]
 
-    def cache_key(self) -> str:
-        """Key of the listing (names, sizes, mtimes of every file) and the settings."""
+    @property
+    def name(self) -> str:
+        """The folder's name: the name of its frame cache."""
+        return self.root.resolve().name
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The listing (names, sizes, mtimes of every file) and the settings, for the cache."""
         files = []
         for pair in self.pairs:
             for rel in (pair.rgb, pair.depth):
                 st = (self.root / rel).stat()
                 files.append((rel, st.st_size, st.st_mtime_ns))
-        ident = {"root": str(self.root.resolve()), "files": files, "scale": self.depth_scale,
-                 "folder_version": FOLDER_VERSION, "version": CACHE_VERSION,
-                 "size_hw": CACHE_SIZE}
-        return hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
-
-    def cache_dir(self, cache_root: str | Path | None = None) -> Path:
-        """The frame cache of this folder: beside it (`ROOT.cache-KEY`), or under `cache_root`
-        when the folder's parent is not writable."""
-        name = f"{self.root.resolve().name}.cache-{self.cache_key()}"
-        parent = self.root.resolve().parent
-        if cache_root is None or os.access(parent, os.W_OK):
-            return parent / name
-        return Path(cache_root) / name
+        return {"root": str(self.root.resolve()), "files": files, "scale": self.depth_scale,
+                "folder_version": FOLDER_VERSION}
 
     def __repr__(self) -> str:
         return f"FolderRGBD({str(self.root)!r}, depth_scale={self.depth_scale}, " \
                f"frames={len(self)})"
-
-
-def same_dataset(dataset: FolderRGBD) -> FolderRGBD:
-    """Factory for the cache's worker processes (`partial(same_dataset, ds)`): the dataset holds
-    no open handle, so each worker can use a copy as it is."""
-    return dataset
 
 
 def _one_line(err: BaseException) -> str:

@@ -1,16 +1,9 @@
-"""Reader for the official NYU Depth labeled files (V1 and V2, MATLAB v7.3 = HDF5).
-
-Layouts (h5py view, transposed relative to MATLAB):
-
-- V2 ``nyu_depth_v2_labeled.mat``: ``images`` (N, 3, 640, 480) uint8, ``depths`` and
-  ``rawDepths`` (N, 640, 480) float32 metres, ``scenes`` / ``sceneTypes`` (1, N) object
-  references to uint16 char arrays.
-- V1 ``nyu_depth_data_labeled.mat``: the same arrays without ``sceneTypes``; ``depths`` may be
-  float metres or uint16 millimetres and ``rawDepths`` may hold raw Kinect disparity, so units are
-  detected from dtype and range (and can be forced).
+"""NYU Depth's official labeled files (V1 and V2) as a data source.
 
 The file is opened in ``__init__`` only to validate it; every process opens its own handle on
-first access, so the dataset can be pickled into forked or spawned DataLoader workers.
+first access, so the source can be pickled into forked or spawned worker processes. With
+``download=True`` a missing file is fetched first (depth_lightning.data.download), and
+:meth:`NYULabeled.official_split` reads V2's ``splits.mat`` (fetched too when missing).
 """
 
 from __future__ import annotations
@@ -25,172 +18,38 @@ from typing import Any
 import h5py
 import numpy as np
 
+from depth_lightning.data import download as dl
+from depth_lightning.data.nyu_format import (
+    DEPTH_UNITS,
+    HEIGHT,
+    RAW_DEPTH_UNITS,
+    VERSIONS,
+    WIDTH,
+    one_line,
+    open_h5,
+    read_depth_units,
+    sanitise,
+    scene_names,
+    to_metres,
+)
+from depth_lightning.data.splits import load_official_split
 from depth_lightning.errors import DataError, DepthLightningError
 
 log = logging.getLogger(__name__)
-
-HEIGHT, WIDTH = 480, 640
-VERSIONS = ("v1", "v2")
-DEPTH_UNITS = ("m", "mm")
-RAW_DEPTH_UNITS = ("m", "mm", "kinect")
-
-# NYU toolbox camera_params.m: depth = 351.3 / (1092.5 - raw); 2047 marks "no reading".
-KINECT_PARAM1 = 351.3
-KINECT_PARAM2 = 1092.5
-KINECT_INVALID = 2047
-KINECT_MAX_DEPTH = 10.0  # metres: past the Kinect's range; marked invalid rather than clipped
-
-# A float depth map whose maximum exceeds this cannot be metres indoors: it is millimetres.
-_MM_THRESHOLD = 100.0
 
 # (path, key, units) already reported, so train/val/test views of one file log once.
 _LOGGED_UNITS: set[tuple[str, str, str]] = set()
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
-
-def _open_h5(path: Path) -> h5py.File:
-    """Open read-only, turning every h5py failure into a one-line DataError naming the file."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected an NYU labeled .mat file")
-    try:
-        # Default locking on purpose: HDF5 refuses a second open of the same file in one process
-        # with different locking flags. On NFS/Lustre set HDF5_USE_FILE_LOCKING=FALSE.
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"{path}: {_describe_open_error(path, err)}") from err
-
-
-def _describe_open_error(path: Path, err: OSError) -> str:
-    reason = _one_line(err)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(128)
-    except OSError:
-        head = b""
-    if head.startswith(b"MATLAB 5.0 MAT-file"):
-        return (
-            "is a MATLAB v5 .mat file, not MATLAB v7.3 (HDF5); expected the official NYU labeled "
-            "file (nyu_depth_v2_labeled.mat or nyu_depth_data_labeled.mat)"
-        )
-    if "truncated" in reason:
-        return f"truncated HDF5 file ({reason}); the download is incomplete, fetch it again"
-    if "signature not found" in reason:
-        return (
-            f"not an HDF5 file ({reason}); expected the official NYU labeled .mat "
-            "(MATLAB v7.3 format)"
-        )
-    return f"cannot open as HDF5, corrupt or unreadable ({reason})"
-
-
-def _decode_matlab_string(obj: h5py.Dataset) -> str:
-    # MATLAB v7.3 writes '' as a uint64 dims array flagged MATLAB_empty.
-    if np.asarray(obj.attrs.get("MATLAB_empty", 0)).any():
-        return ""
-    data = obj[()]
-    if isinstance(data, bytes):
-        return data.decode("utf-8", errors="replace")
-    if isinstance(data, str):
-        return data
-    arr = np.asarray(data)
-    if arr.dtype.kind in "SO":
-        return "".join(x.decode() if isinstance(x, bytes) else str(x) for x in arr.ravel())
-    if arr.dtype.kind == "U":
-        return "".join(arr.ravel().tolist())
-    # MATLAB chars are UTF-16 code units stored as uint16, one column per character.
-    units = arr.ravel().astype("<u2")
-    return units.tobytes().decode("utf-16-le", errors="replace")
-
-
-def scene_names(h5file: h5py.File, key: str = "scenes") -> list[str]:
-    """Decode a MATLAB cell array of strings (``scenes``, ``sceneTypes``, ``names``).
-
-    The dataset holds object references (shape (1, N) or (N, 1)); each points at a char array.
-    Raises ``DataError`` when the key is missing or a reference cannot be resolved.
-    """
-    name = getattr(h5file, "filename", "<hdf5>")
-    if key not in h5file:
-        raise DataError(f"{name}: missing dataset '{key}'")
-    dset = h5file[key]
-    if not isinstance(dset, h5py.Dataset) or dset.dtype != h5py.ref_dtype:
-        raise DataError(f"{name}: '{key}' is not a MATLAB cell array of object references")
-    out = []
-    for i, ref in enumerate(np.asarray(dset[()]).ravel()):
-        try:
-            out.append(_decode_matlab_string(h5file[ref]))
-        except (ValueError, KeyError, OSError, RuntimeError, TypeError) as err:
-            raise DataError(f"{name}: cannot decode '{key}' entry {i} ({_one_line(err)})") from err
-    return out
-
-
-def _finite_max(arr: np.ndarray) -> float | None:
-    values = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
-    return float(values.max()) if values.size else None
-
-
-def read_depth_units(h5file: h5py.File, key: str = "depths") -> str:
-    """Detect the units of ``depths`` or ``rawDepths`` from dtype and range of a few frames.
-
-    Returns ``"m"``, ``"mm"`` (integer dtype, or float with max > 100) or, for ``rawDepths``
-    only, ``"kinect"``: raw disparity, i.e. integers with max <= 2047, or whole-number floats
-    whose max is exactly 2047 (the hole marker; a room does not top out at exactly 2047 mm).
-    Reads at most 3 frames.
-    """
-    dset = h5file[key]
-    n = dset.shape[0]
-    peak: float | None = None
-    integral = True
-    for i in sorted({0, n // 2, n - 1}):
-        frame = np.asarray(dset[i])
-        m = _finite_max(frame)
-        if m is not None:
-            peak = m if peak is None else max(peak, m)
-        if frame.dtype.kind == "f":
-            finite = frame[np.isfinite(frame)]
-            integral = integral and bool(np.all(finite == np.round(finite)))
-    if dset.dtype.kind in "iu":
-        if key == "rawDepths" and peak is not None and peak <= KINECT_INVALID:
-            return "kinect"
-        return "mm"
-    if key == "rawDepths" and integral and peak == KINECT_INVALID:
-        return "kinect"
-    return "mm" if peak is not None and peak > _MM_THRESHOLD else "m"
-
-
-def to_metres(arr: np.ndarray, units: str) -> np.ndarray:
-    """Convert a depth map in ``units`` to float32 metres (raw Kinect: holes become 0)."""
-    if units == "m":
-        return arr.astype(np.float32, copy=False)
-    if units == "mm":
-        # Divide in float32 (correctly rounded) rather than multiply by an inexact 0.001.
-        return arr.astype(np.float32) / np.float32(1000.0)
-    if units == "kinect":
-        raw = arr.astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            depth = KINECT_PARAM1 / (KINECT_PARAM2 - raw)
-        valid = (
-            (raw >= 0)
-            & (raw < KINECT_INVALID)
-            & np.isfinite(depth)
-            & (depth > 0)
-            & (depth <= KINECT_MAX_DEPTH)
-        )
-        return np.where(valid, depth, 0.0).astype(np.float32)
-    raise ValueError(f"unknown depth units {units!r}")
-
-
-def _sanitise(depth: np.ndarray) -> tuple[np.ndarray, int]:
-    # 0 is the project's "no reading" value; NaN, inf and negative depths are never usable.
-    bad = ~np.isfinite(depth) | (depth < 0)
-    count = int(bad.sum())
-    if count:
-        depth = depth.copy()
-        depth[bad] = 0.0
-    return depth, count
+def _check_version(version: str | None) -> str | None:
+    if version is None:
+        return None
+    version = str(version).lower()
+    version = f"v{version}" if version in ("1", "2") else version
+    if version not in VERSIONS:
+        raise DepthLightningError(f"unknown NYU version {version!r}: expected one of "
+                                  f"{', '.join(VERSIONS)}")
+    return version
 
 
 class NYULabeled(Sequence):
@@ -212,41 +71,85 @@ class NYULabeled(Sequence):
         *,
         depth_units: str | None = None,
         raw_depth_units: str | None = None,
+        download: bool = False,
+        urls: dict[str, Any] | None = None,
+        split_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        if path is None:
+            raise DataError("data.path: needs the path of the NYU labeled .mat file")
         self._path = Path(path).expanduser()
-        if version is not None:
-            version = str(version).lower()
-            version = f"v{version}" if version in ("1", "2") else version
-            if version not in VERSIONS:
-                raise DepthLightningError(
-                    f"unknown NYU version {version!r}: expected one of {', '.join(VERSIONS)}"
-                )
+        version = _check_version(version)
         if depth_units is not None and depth_units not in DEPTH_UNITS:
             raise DepthLightningError(f"depth_units must be one of {DEPTH_UNITS}")
         if raw_depth_units is not None and raw_depth_units not in RAW_DEPTH_UNITS:
             raise DepthLightningError(f"raw_depth_units must be one of {RAW_DEPTH_UNITS}")
-
+        self._download = bool(download)
+        self._urls = dl.check_urls(urls)
+        self._split_file = Path(split_file).expanduser() if split_file else \
+            self._path.parent / "splits.mat"
         self._handle: h5py.File | None = None
         self._pid: int | None = None
-        with _open_h5(self._path) as f:
+        self._fetch_or_explain(version)
+        with open_h5(self._path) as f:
             self._n = self._validate(f)
             self._has_raw = "rawDepths" in f
             self._version = version or ("v2" if "sceneTypes" in f else "v1")
             self._scenes = self._read_scenes(f)
-            try:
-                self._depth_units = depth_units or read_depth_units(f, "depths")
-                if not self._has_raw:
-                    self._raw_units = self._depth_units
-                else:
-                    self._raw_units = raw_depth_units or read_depth_units(f, "rawDepths")
-            except (OSError, RuntimeError, ValueError) as err:
-                raise DataError(
-                    f"{self._path}: cannot read depth frames ({_one_line(err)}); "
-                    "the file may be corrupt"
-                ) from err
+            self._read_units(f, depth_units, raw_depth_units)
+
+    def _fetch_or_explain(self, version: str | None) -> None:
+        """Download a missing file (`download=True`), or say what to do about it."""
+        if self._path.is_dir():
+            raise DataError(f"data.path: {self._path} is a folder, expected the NYU labeled "
+                            ".mat file")
+        name = f"nyu_{version or 'v2'}"
+        if self._path.is_file():
+            return
+        if self._download:
+            dl.fetch(name, self._path.parent, url=self._urls.get(name), fname=self._path.name)
+            return
+        raise DataError(f"data.path: {self._path} does not exist (set data.download=true to "
+                        f"fetch {dl.REGISTRY[name].fname}, or download it yourself)")
+
+    def _read_units(self, f: h5py.File, depth_units: str | None,
+                    raw_depth_units: str | None) -> None:
+        try:
+            self._depth_units = depth_units or read_depth_units(f, "depths")
+            if not self._has_raw:
+                self._raw_units = self._depth_units
+            else:
+                self._raw_units = raw_depth_units or read_depth_units(f, "rawDepths")
+        except (OSError, RuntimeError, ValueError) as err:
+            raise DataError(
+                f"{self._path}: cannot read depth frames ({one_line(err)}); "
+                "the file may be corrupt"
+            ) from err
         self._log_units("depths", self._depth_units, forced=depth_units is not None)
         if self._has_raw:
             self._log_units("rawDepths", self._raw_units, forced=raw_depth_units is not None)
+
+    # -- the source contract beyond frames ---------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The file's stem: the name of its frame cache."""
+        return self._path.stem
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The file's identity (path, size, mtime) and the unit settings, for the cache key."""
+        st = self._path.stat()
+        return {"path": str(self._path.resolve()), "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns, "units": [self._depth_units, self._raw_units]}
+
+    def official_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """NYU V2's official 795 / 654 split from splits.mat (`data.split.file`, by default
+        beside the labeled file; fetched first with `download=True`). V1 has none."""
+        if self._version != "v2":
+            raise DataError("data.split.kind=official: NYU V1 has no official depth split; use "
+                            "data.split.kind=seed (the seed paper's 640 / 160) or scene")
+        path = self._split_file
+        if not path.is_file() and self._download:
+            dl.fetch("splits", path.parent, url=self._urls.get("splits"), fname=path.name)
+        return load_official_split(path, self._n)
 
     # -- validation ------------------------------------------------------------------------
     def _validate(self, f: h5py.File) -> int:
@@ -325,7 +228,7 @@ class NYULabeled(Sequence):
                 pass
             self._handle = None
         if self._handle is None:
-            self._handle = _open_h5(self._path)
+            self._handle = open_h5(self._path)
             self._pid = pid
         return self._handle
 
@@ -374,14 +277,14 @@ class NYULabeled(Sequence):
             raw_raw = f["rawDepths"][i].T if self._has_raw else None
         except Exception as err:
             raise DataError(
-                f"{self._path}: cannot read frame {i} of '{key}' ({_one_line(err)}); "
+                f"{self._path}: cannot read frame {i} of '{key}' ({one_line(err)}); "
                 "the file is corrupt, fetch it again"
             ) from err
-        depth, bad = _sanitise(np.ascontiguousarray(to_metres(depth_raw, self._depth_units)))
+        depth, bad = sanitise(np.ascontiguousarray(to_metres(depth_raw, self._depth_units)))
         if raw_raw is None:
             raw = depth.copy()  # callers may mask one in place without touching the other
         else:
-            raw, bad_raw = _sanitise(np.ascontiguousarray(to_metres(raw_raw, self._raw_units)))
+            raw, bad_raw = sanitise(np.ascontiguousarray(to_metres(raw_raw, self._raw_units)))
             bad += bad_raw
         return {
             "image": image,

@@ -1,6 +1,6 @@
 """Train/validation splits of a labeled file, as config choices.
 
-official: NYU V2 splits.mat (795 train / 654 test, 1-based in the file);
+official: the source's own split (NYU V2: splits.mat, 795 train / 654 test, 1-based in the file);
 seed:     the seed paper's: `subset` random frames (800) split `val_fraction` (0.2 -> 640 / 160);
 scene:    a seeded random split that keeps every scene on one side (no near-duplicate leaks);
 all:      every frame on both sides (evaluating a file of one's own);
@@ -9,7 +9,7 @@ indices:  explicit 0-based index lists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,20 +55,22 @@ def make_split(
     seed: int = 0,
     val_fraction: float = 0.2,
     subset: int | None = None,
-    file: str | Path | None = None,
+    official: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
     train: Sequence[int] | None = None,
     val: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return sorted 0-based (train, val) index arrays for `n_frames` frames."""
+    """Return sorted 0-based (train, val) index arrays for `n_frames` frames; `official` is
+    the source's own split (a callable), for kind ``official``."""
     if kind not in SPLIT_KINDS:
         raise DataError(f"data.split.kind: unknown split {kind!r}; choose one of {SPLIT_KINDS}")
     if not 0.0 < val_fraction < 1.0 and kind in ("seed", "scene"):
         raise DataError(f"data.split.val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
     if kind == "official":
-        if file is None:
-            raise DataError("data.split.file: the official split needs the path of splits.mat")
-        tr, va = load_official_split(file, n_frames)
+        if official is None:
+            raise DataError("data.split.kind=official: this data source has no official split "
+                            "(use scene, seed, all or indices)")
+        tr, va = official()
     elif kind == "all":
         tr = va = np.arange(n_frames)
     elif kind == "indices":

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depth_lightning.nets import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Augment:
     color: tuple[float, float] | None = None
 
 
-def _grid(
+def sampling_grid(
     out_hw: tuple[int, int],
     src_hw: tuple[int, int],
     crop_xy: tuple[float, float],
@@ -108,14 +108,14 @@ class JointTransform:
             if p["flip"]:
                 out = out.flip(-1)
         else:
-            g = _grid(INPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
+            g = sampling_grid(INPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
             out = F.grid_sample(img[None].float(), g, mode="bilinear", padding_mode="zeros",
                                 align_corners=False)[0]
         if p["color"] is not None:
             out = out.float() * torch.tensor(p["color"]).view(3, 1, 1)
         if out.dtype != torch.uint8:
             out = out.round().clamp(0, 255).to(torch.uint8)
-        g = _grid(OUTPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
+        g = sampling_grid(OUTPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
         target = F.grid_sample(dep, g, mode="nearest", padding_mode="zeros",
                                align_corners=False)[0]
         target = torch.nan_to_num(target, nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)

@@ -21,7 +21,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -29,25 +29,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.bench.modules import coarse_stage, fine_stage, synthetic_batch
+from depth_lightning.bench.timing import timed
 from depth_lightning.hw import native_bf16, resolve_precision, reuse_freed_memory
 from depth_lightning.losses import scale_invariant_loss
 from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
-from depth_lightning.stages import CoarseStage, FineStage
-
-
-def timed(fn: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
-    """Seconds per call of `fn` after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
 
 
 def plain_loop_rate(batch: dict, steps: int, device: torch.device) -> float:
@@ -111,39 +97,6 @@ def lightning_rate(module: L.LightningModule, batch: dict, steps: int, precision
     return steps * batch["image"].shape[0] / (times[1] - times[0])
 
 
-def loader_rates(path: Path, batches: int, batch: int = 32) -> dict[str, float]:
-    """(e) training loader frames/s straight from the NYU-layout file (each frame read and
-    downsampled as the cache builder does) and from the cache (what training uses)."""
-    from depth_lightning.data.cache import downsample_frame
-    from depth_lightning.data.nyu import NYULabeled
-    from depth_lightning.data.transforms import JointTransform
-
-    dm = DepthDataModule(source="synthrooms", path=str(path), data_dir=str(path.parent),
-                         augment={"flip": True, "rotate": 5.0}, batch_size=batch)
-    dm.prepare_data()
-    dm.setup("fit")
-    labeled = NYULabeled(path)
-    transform = JointTransform(True, dm.augment)
-    n = min(len(labeled), batches * batch)
-    start = time.perf_counter()
-    for i in range(n):
-        image, depth, _, _ = downsample_frame(labeled[i])
-        transform(image, depth)
-    from_file = n / (time.perf_counter() - start)
-    loader = dm.train_dataloader()
-    frames, start = 0, None
-    while frames < batches * batch:
-        for b in loader:
-            if start is None:
-                start = time.perf_counter()
-                continue
-            frames += b["image"].shape[0]
-            if frames >= batches * batch:
-                break
-    return {"file": from_file, "cache": frames / (time.perf_counter() - start),
-            "workers": float(dm._workers())}
-
-
 def inference_rates(batch: dict, steps: int, device: torch.device, precision: str
                     ) -> tuple[float, float]:
     """(f) coarse+fine inference: plain fp32 forward of both nets vs the fast defaults."""
@@ -156,7 +109,7 @@ def inference_rates(batch: dict, steps: int, device: torch.device, precision: st
             x = normalize_images(images)
             fine(x, coarse(x))
 
-    module = FineStage(coarse_net={}, channels_last=True).to(device).eval()
+    module = fine_stage().to(device).eval()
     bf16 = str(precision).startswith("bf16")
     ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
 
@@ -166,13 +119,6 @@ def inference_rates(batch: dict, steps: int, device: torch.device, precision: st
 
     n = images.shape[0]
     return n / timed(plain, steps, 1, device), n / timed(fast, steps, 1, device)
-
-
-def synthetic_batch(n: int = 32, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    return {"image": torch.randint(0, 256, (n, 3, 228, 304), dtype=torch.uint8, generator=g),
-            "depth": torch.rand(n, 1, 55, 74, generator=g) * 6 + 0.5,
-            "index": torch.arange(n)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,22 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append((f"(a') plain PyTorch loop, coarse, fp32, allocator {res['cpu_allocator']}",
                  res["plain_fp32_same_alloc_img_s"]))
     res["lightning_fp32_img_s"] = lightning_rate(
-        CoarseStage(channels_last=False, scheduler={"name": "none"}), batch, args.steps,
-        "32-true", accelerator)
+        coarse_stage("model.channels_last=false"), batch, args.steps, "32-true", accelerator)
     rows.append(("(b) Lightning, coarse, fp32", res["lightning_fp32_img_s"]))
-    res["coarse_img_s"] = lightning_rate(CoarseStage(scheduler={"name": "none"}), batch,
-                                         args.steps, fast, accelerator)
+    res["coarse_img_s"] = lightning_rate(coarse_stage(), batch, args.steps, fast, accelerator)
     rows.append((f"(c) Lightning, coarse, fast defaults ({fast}, channels_last)",
                  res["coarse_img_s"]))
     if args.compile:
         res["coarse_compiled_img_s"] = lightning_rate(
-            CoarseStage(scheduler={"name": "none"}, compile=True), batch, args.steps, fast,
-            accelerator)
+            coarse_stage("model.compile=true"), batch, args.steps, fast, accelerator)
         rows.append(("(c') Lightning, coarse, fast defaults + torch.compile",
                      res["coarse_compiled_img_s"]))
-    res["fine_img_s"] = lightning_rate(
-        FineStage(coarse_net={}, scheduler={"name": "none"}), batch,
-        args.steps, fast, accelerator)
+    res["fine_img_s"] = lightning_rate(fine_stage(), batch, args.steps, fast, accelerator)
     rows.append(("(d) Lightning, fine (frozen coarse), fast defaults", res["fine_img_s"]))
     if not args.skip_loader:
         with tempfile.TemporaryDirectory() as tmp:
@@ -230,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from depth_lightning.data.synthrooms import ensure_synthrooms
 
                 path = ensure_synthrooms(tmp, n_frames=256, seed=0)
+            from depth_lightning.bench.loader import loader_rates
+
             rates = loader_rates(Path(path), batches=max(4, args.steps), batch=args.batch)
         res["loader_file_img_s"], res["loader_img_s"] = rates["file"], rates["cache"]
         rows.append(("(e) loader from the NYU-layout file (1 process)", rates["file"]))

@@ -1,4 +1,4 @@
-"""Data loader speed against training speed: `python -m depth_lightning.data.bench`.
+"""Data loader speed against training speed: `python -m depth_lightning.bench.loader`.
 
 Prints the training loader's frames/s (train transforms, batch 32, from the 320x240 cache, with
 DepthDataModule's default worker count) against the coarse training step's frames/s (forward,
@@ -29,8 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from depth_lightning.bench.modules import coarse_stage, train_config
+from depth_lightning.bench.timing import timed
+from depth_lightning.data.cache import input_frame
 from depth_lightning.data.datamodule import DepthDataModule
+from depth_lightning.data.transforms import JointTransform
 from depth_lightning.hw import native_bf16, reuse_freed_memory
+from depth_lightning.optim import build_optimizer
+from depth_lightning.plugins import build
 
 REQUIRED_RATIO = 5.0
 
@@ -98,6 +104,32 @@ def write_fake_v2(path: str | Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def data_module(path: Path, data_dir: Path, batch_size: int = 32, workers: str | int = "auto"
+                ) -> DepthDataModule:
+    """The data module of training on an NYU-V2-layout file, every frame in training."""
+    cfg = train_config("data=nyu_v2", f"data.path={path}", "data.split.kind=all",
+                       f"paths.data_dir={data_dir}", f"data.batch_size={batch_size}",
+                       f"data.num_workers={workers}", "data/augment=flip_rotate")
+    return build(cfg.data, "data")
+
+
+def loader_rates(path: Path, batches: int, batch: int = 32) -> dict[str, float]:
+    """Training loader frames/s straight from the NYU-layout file (each frame read and brought
+    to 320x240 as the cache builder does) and from the cache (what training uses)."""
+    dm = data_module(path, path.parent, batch)
+    dm.prepare_data()
+    dm.setup("fit")
+    transform = JointTransform(True, dm.augment)
+    n = min(len(dm.source), batches * batch)
+    start = time.perf_counter()
+    for i in range(n):
+        image, depth, _, _ = input_frame(dm.source[i])
+        transform(image, depth)
+    from_file = n / (time.perf_counter() - start)
+    cache_rate, _ = loader_rate(dm, batches)
+    return {"file": from_file, "cache": cache_rate, "workers": float(dm._workers())}
+
+
 def loader_rate(dm: DepthDataModule, batches: int) -> tuple[float, int]:
     """Frames/s of the training loader over `batches` batches after the first (worker start-up
     and the first reads excluded), cycling epochs as needed."""
@@ -121,11 +153,10 @@ def step_rate(images: torch.Tensor, depth: torch.Tensor, fast: bool, steps: int,
               device: torch.device) -> float:
     """Frames/s of the coarse stage's training step (forward, loss, backward, SGD step)."""
     from depth_lightning.losses import scale_invariant_loss
-    from depth_lightning.stages import CoarseStage
 
     torch.manual_seed(0)
-    model = CoarseStage(channels_last=fast, scheduler={"name": "none"}).to(device).train()
-    opt = model.configure_optimizers()
+    model = coarse_stage(f"model.channels_last={str(fast).lower()}").to(device).train()
+    opt = build_optimizer(model.net, model.hparams.optim)
     images, depth = images.to(device), depth.to(device)
     bf16 = fast and native_bf16()
     ctx = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
@@ -138,18 +169,14 @@ def step_rate(images: torch.Tensor, depth: torch.Tensor, fast: bool, steps: int,
         loss.backward()
         opt.step()
 
-    from depth_lightning.bench import timed
-
     # one warm-up step: allocations, kernel selection
     return images.shape[0] / timed(step, steps, 1, device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m depth_lightning.data.bench",
+    p = argparse.ArgumentParser(prog="python -m depth_lightning.bench.loader",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--path", help="an NYU-layout labeled file (default: generated)")
-    p.add_argument("--source", default=None,
-                   help="source of --path: nyu_v2 (default), nyu_v1 or synthrooms")
     p.add_argument("--frames", type=int, default=96, help="SynthRooms frames to generate")
     p.add_argument("--fake-frames", type=int, default=0,
                    help="write an N-frame V2-layout noise file instead of SynthRooms")
@@ -168,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = data_dir
     try:
         if args.path:
-            path, source = Path(args.path), args.source or "nyu_v2"
+            path = Path(args.path)
         elif args.fake_frames:
             data_dir.mkdir(parents=True, exist_ok=True)
             path = data_dir / f"fake_v2_{args.fake_frames}.mat"
@@ -177,19 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_fake_v2(path, args.fake_frames)
                 print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in "
                       f"{time.perf_counter() - t:.0f} s")
-            source = "nyu_v2"
         else:
             from depth_lightning.data.synthrooms import ensure_synthrooms
 
             t = time.perf_counter()
             path = ensure_synthrooms(data_dir, n_frames=args.frames, seed=0)
             print(f"SynthRooms: {args.frames} frames in {time.perf_counter() - t:.0f} s")
-            source = "synthrooms"
-        workers = args.workers if args.workers == "auto" else int(args.workers)
-        dm = DepthDataModule(source=source, path=str(path), version="v2" if source == "nyu_v2"
-                             else None, batch_size=args.batch_size, num_workers=workers,
-                             split={"kind": "all"}, augment={"flip": True, "rotate": 5.0},
-                             data_dir=str(data_dir), cache_dir=str(data_dir / "cache"))
+        dm = data_module(path, data_dir, args.batch_size, args.workers)
         sampler = RssSampler()
         t = time.perf_counter()
         dm.prepare_data()

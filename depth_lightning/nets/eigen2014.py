@@ -1,6 +1,5 @@
 """The multi-scale network of Eigen, Puhrsch and Fergus (2014): CoarseNet and FineNet.
 
-Pure torch: nothing here knows about Lightning, data files or configs.
 Input images are 3x228x304 (NYU downsampled by 2 and cropped); both networks output log depth
 at 1x55x74, a quarter of the input.
 """
@@ -10,22 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-INPUT_SIZE = (228, 304)  # (H, W) the networks see
-OUTPUT_SIZE = (55, 74)  # (H, W) of the predicted log-depth map
+from depth_lightning.geometry import OUTPUT_SIZE
 
-# ImageNet statistics: a common, fixed normalisation so checkpoints are portable between datasets.
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
-
-INIT_SCHEMES = ("kaiming_xavier", "xavier", "normal", "torch_default")
-
-
-def normalize_images(images: Tensor) -> Tensor:
-    """uint8 (B,3,H,W) in [0, 255] -> float normalised input (float images are taken as [0, 1])."""
-    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-    mean = x.new_tensor(_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+FINE_STARTS = ("default", "identity")
 
 
 class CoarseNet(nn.Module):
@@ -70,16 +56,34 @@ class CoarseNet(nn.Module):
         x = self.dropout(self.relu(self.coarse6(torch.flatten(x, 1))))
         return self.coarse7(x).view(-1, 1, *OUTPUT_SIZE)
 
+    @torch.no_grad()
+    def init_head(self, mean_log_depth: Tensor, weight_scale: float = 0.01) -> None:
+        """Start coarse7 at the per-pixel mean log-depth map of the training set
+        (`model.head_init=mean_map`).
+
+        Shrinking coarse7's weights and putting the mean map in its bias makes the first
+        prediction the dataset's average layout, so training learns deviations from it: on
+        generated rooms this smoothed the maps and reached a given error several times sooner.
+        """
+        self.coarse7.weight.mul_(weight_scale)
+        self.coarse7.bias.copy_(mean_log_depth.reshape(-1).to(self.coarse7.bias))
+
 
 class FineNet(nn.Module):
     """Local fine-scale network refining the coarse map.
 
     fine1 9x9/2 conv 63 + pool (228x304 -> 55x74), fine2 concatenates the coarse log-depth map as
     the 64th channel, fine3 5x5 conv 64, fine4 5x5 conv 1, linear: the refined log-depth map.
+
+    `start`: ``default`` (as initialised) or ``identity`` (after initialisation, the network is
+    made an exact pass-through of the coarse map, see :meth:`post_init`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start: str = "default") -> None:
         super().__init__()
+        if start not in FINE_STARTS:
+            raise ValueError(f"model.net.start: {start!r} is not one of {FINE_STARTS}")
+        self.start = start
         self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # 228x304 -> 110x148
         self.fine3 = nn.Conv2d(64, 64, kernel_size=5, padding=2)
         self.fine4 = nn.Conv2d(64, 1, kernel_size=5, padding=2)
@@ -93,60 +97,21 @@ class FineNet(nn.Module):
         f = self.relu(self.fine3(f))
         return self.fine4(f)
 
+    @torch.no_grad()
+    def post_init(self, offset: float = 4.0) -> None:
+        """Called after the initialisation scheme: with ``start=identity``, make the network an
+        exact pass-through of the coarse map.
 
-def init_weights(module: nn.Module, scheme: str = "kaiming_xavier", std: float = 0.01) -> None:
-    """Initialise convolutions and linear layers of `module` with a named scheme.
-
-    kaiming_xavier (the seed's): Kaiming-normal convolutions, Xavier-normal linear layers;
-    xavier: Xavier-normal everywhere; normal: N(0, std) everywhere; torch_default: leave as built.
-    Biases start at zero except with torch_default.
-    """
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"model.init: unknown scheme {scheme!r}; choose one of {INIT_SCHEMES}")
-    if scheme == "torch_default":
-        return
-    for m in module.modules():
-        if not isinstance(m, (nn.Conv2d, nn.Linear)):
-            continue
-        if scheme == "normal":
-            nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, nn.Conv2d) and scheme == "kaiming_xavier":
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-        else:
-            nn.init.xavier_normal_(m.weight)
-        nn.init.zeros_(m.bias)
-
-
-@torch.no_grad()
-def init_coarse_head(net: CoarseNet, mean_log_depth: Tensor, weight_scale: float = 0.01) -> None:
-    """Start coarse7 at the per-pixel mean log-depth map of the training set.
-
-    Shrinking coarse7's weights and putting the mean map in its bias makes the first prediction
-    the dataset's average layout, so training learns deviations from it: on generated rooms this
-    smoothed the maps and reached a given error several times sooner than the plain scheme.
-    """
-    net.coarse7.weight.mul_(weight_scale)
-    net.coarse7.bias.copy_(mean_log_depth.reshape(-1).to(net.coarse7.bias))
-
-
-@torch.no_grad()
-def init_fine_identity(net: FineNet, offset: float = 4.0) -> None:
-    """Make the fine network start as an exact pass-through of the coarse map.
-
-    fine3's channel 63 copies the coarse channel shifted by `offset` (so the ReLU keeps log depths
-    above -offset, i.e. depths above e^-4 = 2 cm) and fine4 reads it back with a centre tap.
-    The other weights stay small, so the refinement starts from the coarse prediction.
-    """
-    net.fine3.weight[63].zero_()
-    net.fine3.weight[63, 63, 2, 2] = 1.0
-    net.fine3.bias[63] = offset
-    net.fine4.weight.mul_(0.01)
-    net.fine4.weight[0, 63].zero_()
-    net.fine4.weight[0, 63, 2, 2] = 1.0
-    net.fine4.bias.fill_(-offset)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
+        fine3's channel 63 copies the coarse channel shifted by `offset` (so the ReLU keeps log
+        depths above -offset, i.e. depths above e^-4 = 2 cm) and fine4 reads it back with a
+        centre tap. The other weights stay small, so the refinement starts from the coarse map.
+        """
+        if self.start != "identity":
+            return
+        self.fine3.weight[63].zero_()
+        self.fine3.weight[63, 63, 2, 2] = 1.0
+        self.fine3.bias[63] = offset
+        self.fine4.weight.mul_(0.01)
+        self.fine4.weight[0, 63].zero_()
+        self.fine4.weight[0, 63, 2, 2] = 1.0
+        self.fine4.bias.fill_(-offset)

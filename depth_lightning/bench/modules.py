@@ -1,0 +1,40 @@
+"""Stage modules and a batch for the benchmarks, built from the packaged configs as `train`
+builds them (so a benchmark measures what training runs)."""
+
+from __future__ import annotations
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from depth_lightning import resolvers  # noqa: F401  (the configs' resolvers)
+from depth_lightning.plugins import build
+from depth_lightning.stages import DepthStage
+
+
+def train_config(*overrides: str):
+    """The composed `train` config with `overrides` (Hydra syntax)."""
+    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def coarse_stage(*overrides: str) -> DepthStage:
+    """The coarse stage at the paper's settings (no schedule), plus `overrides`."""
+    cfg = train_config("model.scheduler.name=none", *overrides)
+    return build(cfg.model, "model", name="coarse")
+
+
+def fine_stage(*overrides: str) -> DepthStage:
+    """The fine stage on an (untrained) frozen coarse network, plus `overrides`."""
+    cfg = train_config("stages=coarse_fine", "model.scheduler.name=none", *overrides)
+    net = OmegaConf.to_container(cfg.coarse_stage.model.net, resolve=True)
+    base = [{"name": "coarse", "net": net}]
+    return build(cfg.model, "model", name="fine", base=base)
+
+
+def synthetic_batch(n: int = 32, seed: int = 0) -> dict:
+    """n random uint8 images (3,228,304) and depths (1,55,74) in 0.5-6.5 m."""
+    g = torch.Generator().manual_seed(seed)
+    return {"image": torch.randint(0, 256, (n, 3, 228, 304), dtype=torch.uint8, generator=g),
+            "depth": torch.rand(n, 1, 55, 74, generator=g) * 6 + 0.5,
+            "index": torch.arange(n)}

@@ -1,0 +1,97 @@
+"""Checkpoints: safe loading (`weights_only=True`), the stage they hold, and rebuilding it.
+
+A depth_lightning checkpoint is Lightning's, plus ``checkpoint["depth_lightning"] = {"stage":
+name, "format": 2, "columns": [...]}``. Its hyper-parameters are the stage's primitive
+settings, the frozen networks below it included (``base``), so one file rebuilds the stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from depth_lightning.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from depth_lightning.stages import DepthStage
+
+CHECKPOINT_FORMAT = 2
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def load_checkpoint(path: str | Path, expect_stage: str | None = None,
+                    setting: str = "ckpt_path") -> dict:
+    """Load a depth_lightning checkpoint safely (`weights_only=True`) and check its stage."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise CheckpointError(f"{setting}: {path} is a folder; give a checkpoint file such as "
+                              f"{path / 'fine' / 'checkpoints' / 'best.ckpt'}")
+    if not path.is_file():
+        raise CheckpointError(f"{setting}: {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickled code, truncated file, not a torch file at all
+        if "Unsupported global" in str(e) or "weights_only" in str(e):
+            raise CheckpointError(
+                f"{setting}: {path} holds pickled code, refused (only plain weights are loaded)"
+            ) from None
+        raise CheckpointError(f"{setting}: {path} is not a readable checkpoint "
+                              f"({_first_line(e)})") from None
+    info = ckpt.get("depth_lightning") if isinstance(ckpt, dict) else None
+    if not isinstance(info, dict) or "stage" not in info:
+        raise CheckpointError(f"{setting}: {path} is not a depth_lightning checkpoint")
+    if info.get("format") != CHECKPOINT_FORMAT or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"{setting}: {path} was written by another version of "
+                              f"depth_lightning (format {info.get('format')}, this one reads "
+                              f"{CHECKPOINT_FORMAT})")
+    if expect_stage and info["stage"] != expect_stage:
+        raise CheckpointError(
+            f"{setting}: {path} is a {info['stage']}-stage checkpoint, expected {expect_stage}"
+        )
+    return ckpt
+
+
+def base_chain_of(ckpt: dict) -> tuple[list[dict], dict[str, Tensor]]:
+    """The frozen chain a stage building on `ckpt`'s stage receives: the specs
+    ``[{"name", "net"}, ...]`` of every network up to and including that stage's own, and
+    their weights keyed as in :class:`depth_lightning.stages.FrozenChain`."""
+    hp = ckpt["hyper_parameters"]
+    below = list(hp.get("base") or [])
+    specs = [*below, {"name": hp["name"], "net": hp["net"]}]
+    own = f"nets.{len(below)}."
+    state = {}
+    for key, value in ckpt["state_dict"].items():
+        if key.startswith("base.nets."):
+            state[key[len("base."):]] = value
+        elif key.startswith("net."):
+            state[own + key[len("net."):]] = value
+    return specs, state
+
+
+def load_stage(path: str | Path, setting: str = "ckpt_path",
+               expect_stage: str | None = None) -> DepthStage:
+    """The stage saved in a depth_lightning checkpoint, in eval mode.
+
+    The file is read once with `weights_only=True` (load_checkpoint refuses pickled code and
+    files that are not depth_lightning checkpoints); the module is rebuilt from its saved
+    primitive hyper-parameters exactly as it was built for training (the same random draws),
+    then given the saved weights.
+    """
+    from depth_lightning.stages import DepthStage
+
+    ckpt = load_checkpoint(path, expect_stage, setting=setting)
+    stage = ckpt["depth_lightning"]["stage"]
+    try:
+        module = DepthStage(**ckpt["hyper_parameters"])
+        module.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{setting}: {path} does not hold a loadable {stage} stage "
+                              f"({_first_line(e)})") from None
+    return module.eval()

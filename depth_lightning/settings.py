@@ -1,0 +1,35 @@
+"""Checks of user settings: each bad value becomes one line naming the setting."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from depth_lightning.errors import DepthLightningError
+
+
+def whole_number(value: Any, setting: str, minimum: int = 1) -> int:
+    """`value` as an int >= `minimum`, else a one-line error naming `setting`."""
+    try:
+        number = int(value)
+        if isinstance(value, bool) or number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DepthLightningError(f"{setting}: must be a whole number >= {minimum}, got "
+                                  f"{value!r}") from None
+    if number < minimum:
+        raise DepthLightningError(f"{setting}: must be at least {minimum}, got {number}")
+    return number
+
+
+def number(value: Any, setting: str, minimum: float | None = None) -> float:
+    """`value` as a finite float (>= `minimum` if given), else a one-line error."""
+    try:
+        x = float(value)
+        if isinstance(value, bool) or not math.isfinite(x):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DepthLightningError(f"{setting}: must be a number, got {value!r}") from None
+    if minimum is not None and x < minimum:
+        raise DepthLightningError(f"{setting}: must be at least {minimum:g}, got {x:g}")
+    return x
