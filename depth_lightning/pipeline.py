@@ -67,13 +67,27 @@ def plan_stages(cfg: DictConfig) -> list[StageSpec]:
         if base is not None and base not in names:
             raise DepthLightningError(f"{where}.builds_on: {base!r} is not an earlier stage "
                                       f"(earlier: {names or 'none'})")
-        model = dict(entry["model"])
-        given = model.pop(f"{base}_ckpt", None) if base else None
+        model, given = _base_checkpoint(dict(entry["model"]), names, base, where)
         if given:
             specs[names.index(base)].ckpt = str(given)
         epochs = whole_number(entry.get("max_epochs"), f"{where}.max_epochs (trainer.max_epochs)")
         specs.append(StageSpec(name, model, epochs, base))
     return specs
+
+
+def _base_checkpoint(model: dict, names: list[str], base: str | None, where: str
+                     ) -> tuple[dict, str | None]:
+    """Take `<stage>_ckpt` keys out of a stage's model config: the one of the stage it builds
+    on is that stage's checkpoint (then not trained); one of another stage may not be set."""
+    given = None
+    for key in [k for k in model if k.endswith("_ckpt") and k[:-5] in (*names, base)]:
+        value = model.pop(key)
+        if key[:-5] == base:
+            given = value
+        elif value:
+            raise DepthLightningError(f"{where}.model.{key}: this stage builds on {base!r}, "
+                                      f"not {key[:-5]!r}")
+    return model, given
 
 
 def check_given(specs: list[StageSpec], user_path: Any) -> None:

@@ -124,10 +124,15 @@ def _data_label(run: Path) -> str:
         data = OmegaConf.to_container(OmegaConf.load(run / "config.yaml")).get("data") or {}
     except Exception:  # an old or hand-made run without a readable config
         return ""
-    source = str(data.get("source", ""))
-    if source == "synthrooms" and isinstance(data.get("synth"), dict):
-        return f"synthrooms ({data['synth'].get('frames')} frames)"
-    return source
+    source = data.get("source")
+    if not isinstance(source, dict):
+        return str(source or "")
+    name = str(source.get("_target_", "")).rpartition(".")[2].lower()
+    if source.get("version"):
+        return f"nyu_{source['version']}"
+    if source.get("frames"):
+        return f"{name} ({source['frames']} frames)"
+    return {"folderrgbd": "folder"}.get(name, name)
 
 
 def read_run(run: Path, label: str) -> Source:

@@ -229,10 +229,12 @@ class DepthStage(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt = build_optimizer(self.net, self.hparams.optim)
+        if self.hparams.scheduler.get("name") == "none":
+            return opt
         sched = build_scheduler(opt, self.hparams.scheduler,
                                 int(self.trainer.estimated_stepping_batches),
                                 int(getattr(self.trainer, "check_val_every_n_epoch", None) or 1))
-        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
+        return {"optimizer": opt, "lr_scheduler": sched}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["depth_lightning"] = {"stage": self.name, "format": CHECKPOINT_FORMAT,

@@ -59,17 +59,19 @@ def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False) -> list[str]:
+def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False,
+                   synthetic: bool = True) -> list[str]:
     """Overrides that make a training run tiny: small data, small batches, a narrow coarse6.
 
     `two_stage`: the run trains the coarse stage first (+experiment=fine or seed_paper without
-    model.coarse_ckpt), whose network is configured under coarse_stage.model.
+    model.coarse_ckpt), whose network is configured under coarse_stage.model. `synthetic`:
+    the data is the default SynthRooms source (its frame count is set; other sources have none).
     """
     model = "coarse_stage.model" if two_stage else "model"
-    return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}",
-            f"data.source.frames={SMALL_FRAMES}", "data.batch_size=4", "data.eval_batch_size=8",
-            "data.num_workers=0", "callbacks.progress_bar=null",
-            f"{model}.net.coarse6_units={TEST_COARSE6_UNITS}"]
+    frames = [f"data.source.frames={SMALL_FRAMES}"] if synthetic else []
+    return [f"paths.data_dir={data_dir}", f"paths.log_dir={out_dir}", *frames,
+            "data.batch_size=4", "data.eval_batch_size=8", "data.num_workers=0",
+            "callbacks.progress_bar=null", f"{model}.net.coarse6_units={TEST_COARSE6_UNITS}"]
 
 
 def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:

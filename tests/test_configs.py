@@ -44,11 +44,43 @@ def test_every_group_option_composes(group):
         assert cfg[group] is not None
 
 
-def test_fine_experiment_carries_a_coarse_stage():
+def test_fine_experiment_lists_two_stages():
+    from depth_lightning.pipeline import plan_stages
+
     cfg = compose_train(["+experiment=fine"])
-    assert cfg.model._target_.endswith("FineStage")
-    assert cfg.coarse_stage.model._target_.endswith("CoarseStage")
-    assert cfg.model.coarse_ckpt is None
+    specs = plan_stages(cfg)
+    assert [(s.name, s.builds_on, s.max_epochs) for s in specs] == [("coarse", None, 8),
+                                                                   ("fine", "coarse", 4)]
+    assert specs[0].model["net"]["_target_"].endswith("CoarseNet")
+    assert specs[1].model["net"]["_target_"].endswith("FineNet")
+    assert "coarse_ckpt" not in specs[1].model, "the base checkpoint is the pipeline's business"
+    assert cfg.model.coarse_ckpt is None and specs[0].ckpt is None
+    given = plan_stages(compose_train(["+experiment=fine", "model.coarse_ckpt=/x/c.ckpt"]))
+    assert given[0].ckpt == "/x/c.ckpt", "a given coarse checkpoint stands in for the stage"
+
+
+def test_a_third_stage_is_a_config_file():
+    from depth_lightning.pipeline import plan_stages
+
+    specs = plan_stages(compose_train(["+experiment=fine", "stages=coarse_fine_fine"]))
+    assert [(s.name, s.builds_on) for s in specs] == [("coarse", None), ("fine", "coarse"),
+                                                     ("fine2", "fine")]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("stages=[]", "stages: needs a list"),
+    ("stages.1.builds_on=fine3", "stages.1.builds_on: 'fine3' is not an earlier stage"),
+    ("stages.1.name=coarse", "stages.1.name: 'coarse' is used twice"),
+    ("trainer.max_epochs=abc", "stages.1.max_epochs (trainer.max_epochs): must be a whole"),
+    ("coarse_stage.max_epochs=0", "stages.0.max_epochs (trainer.max_epochs): must be at least"),
+])
+def test_a_broken_stage_list_is_refused_in_one_line(override, message):
+    from depth_lightning.errors import DepthLightningError
+    from depth_lightning.pipeline import plan_stages
+
+    with pytest.raises(DepthLightningError) as info:
+        plan_stages(compose_train(["+experiment=fine", override]))
+    assert str(info.value).startswith(message), str(info.value)
 
 
 def test_seed_paper_experiment_keeps_the_seed_settings():
@@ -61,24 +93,35 @@ def test_seed_paper_experiment_keeps_the_seed_settings():
     assert cfg.data.augment.scale is None and cfg.data.augment.color is None
     assert cfg.coarse_stage.model.init == "kaiming_xavier"
     assert cfg.coarse_stage.model.head_init == "default"
-    assert cfg.model.fine_init == "default"
+    assert cfg.model.net.start == "default"
     assert dict(cfg.coarse_stage.model.optim.lr) == {
         "coarse1": 0.001, "coarse2": 0.001, "coarse3": 0.001, "coarse4": 0.001,
-        "coarse5": 0.001, "coarse6": 0.1, "coarse7": 0.1}
-    assert dict(cfg.model.optim.lr) == {"fine1": 0.001, "fine3": 0.01, "fine4": 0.001}
+        "coarse5": 0.001, "coarse6": 0.1, "coarse7": 0.1, "default": 0.001}
+    assert dict(cfg.model.optim.lr) == {"fine1": 0.001, "fine3": 0.01, "fine4": 0.001,
+                                        "default": 0.001}
+    assert cfg.model.optim.momentum == 0.9 and cfg.model.optim.weight_decay == 0.0
     s = cfg.model.scheduler
     assert (s.name, s.factor, s.patience, s.threshold) == ("plateau", 0.1, 10, 1e-4)
 
 
 def test_model_and_data_instantiate_from_config():
-    from hydra.utils import instantiate
+    from depth_lightning.plugins import build
 
-    cfg = compose_train(["model.channels_last=false"])
-    model = instantiate(cfg.model)
-    assert type(model).__name__ == "CoarseStage"
+    cfg = compose_train(["model.channels_last=false", "model.net.coarse6_units=64"])
+    model = build(cfg.model, "model", name="coarse")
+    assert type(model).__name__ == "DepthStage" and type(model.net).__name__ == "CoarseNet"
     assert isinstance(model.hparams.optim, dict), "hparams stay primitive for weights_only"
-    dm = instantiate(cfg.data)
+    assert isinstance(model.hparams.net, dict) and model.hparams.net["coarse6_units"] == 64
+    dm = build(cfg.data, "data")
     assert dm.batch_size == 32 and dm.augment.rotate == 5.0
+    assert dm.source_cfg["_target_"].endswith("SynthRooms"), "the source is built on first use"
+
+
+def test_every_default_lives_in_one_place():
+    """The stage settings shared by coarse and fine come from model/stage.yaml alone."""
+    for name in ("coarse", "fine"):
+        text = (CONF / "model" / f"{name}.yaml").read_text()
+        assert "- stage" in text and "lam:" not in text and "momentum" not in text
 
 
 def test_configs_are_packaged():

@@ -26,17 +26,14 @@ def test_ddp_two_cpu_processes_match_one_process(synth_data_dir, tmp_path):
     # The same weights, scored by one plain process on the same validation frames.
     from omegaconf import OmegaConf
 
-    from depth_lightning.data.datamodule import DepthDataModule
+    from depth_lightning.checkpoints import load_stage
     from depth_lightning.hw import resolve_precision
-    from depth_lightning.pipeline import evaluate_model
-    from depth_lightning.stages import CoarseStage
+    from depth_lightning.plugins import build
+    from depth_lightning.training import final_scores
 
     cfg = OmegaConf.load(run / "config.yaml")
-    data = OmegaConf.to_container(cfg.data)
-    data.pop("_target_"), data.pop("_convert_")
-    dm = DepthDataModule(**data)
+    dm = build(cfg.data, "data")
     dm.setup("fit")
-    model = CoarseStage.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
-    single = evaluate_model(model, dm, resolve_precision(cfg.trainer.precision))
+    single = final_scores(load_stage(ckpt), dm, resolve_precision(cfg.trainer.precision))
     for key, value in single.items():
         assert metrics["coarse"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

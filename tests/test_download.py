@@ -233,42 +233,93 @@ def test_existing_file_of_the_wrong_size_is_refused(tmp_path):
         fetch("splits", tmp_path, progress=False)
 
 
-# -- the data module ----------------------------------------------------------------------------
-def test_prepare_data_downloads_missing_nyu_v2_files(server, tmp_path, monkeypatch):
+# -- the NYU source and the data module --------------------------------------------------------
+def small_v2(tmp_path: Path) -> tuple[bytes, bytes]:
+    """A 4-frame NYU V2 labeled file and its splits.mat (frames 1-3 train, 4 test), as bytes."""
+    import scipy.io
     from nyu_files import write_nyu_v2
-
-    from depth_lightning.data.datamodule import DepthDataModule
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
     depths = [np.full((480, 640), 1.0 + i, np.float32) for i in range(4)]
     src = write_nyu_v2(tmp_path / "src.mat", images, depths, depths, ["a_1", "a_1", "b_2", "c_3"])
-    import scipy.io
-
     scipy.io.savemat(tmp_path / "src_splits.mat", {"trainNdxs": np.array([[1], [2], [3]]),
                                                    "testNdxs": np.array([[4]])})
-    server.files["/v2.mat"] = src.read_bytes()
-    server.files["/splits.mat"] = (tmp_path / "src_splits.mat").read_bytes()
-    splits_bytes = server.files["/splits.mat"]
-    monkeypatch.setitem(REGISTRY, "nyu_v2", dataclasses.replace(
-        REGISTRY["nyu_v2"], size=len(server.files["/v2.mat"])))
+    return src.read_bytes(), (tmp_path / "src_splits.mat").read_bytes()
+
+
+@pytest.fixture
+def nyu_server(server, tmp_path, monkeypatch) -> FileServer:
+    """The server holding a small V2 file at /v2.mat and its splits at /splits.mat, the
+    registry's sizes and hashes set to theirs."""
+    v2, splits = small_v2(tmp_path)
+    server.files["/v2.mat"] = v2
+    server.files["/splits.mat"] = splits
+    monkeypatch.setitem(REGISTRY, "nyu_v2", dataclasses.replace(REGISTRY["nyu_v2"], size=len(v2)))
     monkeypatch.setitem(REGISTRY, "splits", dataclasses.replace(
-        REGISTRY["splits"], size=len(splits_bytes),
-        sha256=hashlib.sha256(splits_bytes).hexdigest()))
+        REGISTRY["splits"], size=len(splits), sha256=hashlib.sha256(splits).hexdigest()))
+    return server
+
+
+def test_nyu_source_downloads_a_missing_file(nyu_server, tmp_path):
+    from depth_lightning.data.nyu import NYULabeled
+
+    urls = {"nyu_v2": f"{nyu_server.base}/v2.mat", "splits": f"{nyu_server.base}/splits.mat"}
+    path = tmp_path / "data" / "mine.mat"
+    ds = NYULabeled(path, download=True, urls=urls)
+    assert path.read_bytes() == nyu_server.files["/v2.mat"]
+    assert [p for p, _ in nyu_server.log] == ["/v2.mat"], "splits.mat only when asked for"
+    assert len(ds) == 4 and ds.version == "v2" and ds.name == "mine"
+    np.testing.assert_array_equal(ds[2]["depth"], np.full((480, 640), 3.0, np.float32))
+    tr, te = ds.official_split()
+    assert tr.tolist() == [0, 1, 2] and te.tolist() == [3]
+    assert (tmp_path / "data" / "splits.mat").read_bytes() == nyu_server.files["/splits.mat"]
+    NYULabeled(path, download=True, urls=urls).official_split()
+    assert len(nyu_server.log) == 2, "present files are not fetched again"
+    other = tmp_path / "elsewhere" / "s.mat"
+    tr, _ = NYULabeled(path, download=True, urls=urls, split_file=other).official_split()
+    assert other.is_file() and tr.tolist() == [0, 1, 2], "fetched to data.split.file"
+
+
+def test_nyu_source_download_failures_are_one_line(tmp_path):
+    from depth_lightning.data.nyu import NYULabeled
+
+    url = f"http://127.0.0.1:{free_port()}/v2.mat"
+    with pytest.raises(DataError, match="connection refused") as err:
+        NYULabeled(tmp_path / "v2.mat", download=True, urls={"nyu_v2": url})
+    assert "\n" not in str(err.value) and not (tmp_path / "v2.mat").exists()
+    with pytest.raises(DataError, match="data.urls.nyu_v1"):
+        NYULabeled(tmp_path / "v1.mat", version="v1", download=True)
+    with pytest.raises(DataError, match="data.urls.nope: unknown file"):
+        NYULabeled(tmp_path / "v2.mat", download=True, urls={"nope": url})
+
+
+def test_prepare_data_downloads_missing_nyu_v2_files(nyu_server, tmp_path):
+    from conftest import compose
+
+    from depth_lightning.plugins import build
+
     data_dir = tmp_path / "data"
-    kwargs = dict(source="nyu_v2", path=str(data_dir / "nyu_depth_v2_labeled.mat"),
-                  split={"kind": "official", "file": str(data_dir / "splits.mat")},
-                  data_dir=str(data_dir), num_workers=0, batch_size=2, cache_workers=1)
+
+    def module(*overrides):
+        cfg = compose("train", "data=nyu_v2", f"paths.data_dir={data_dir}",
+                      f"data.split.file={data_dir / 'splits.mat'}", "data.num_workers=0",
+                      "data.batch_size=2", "data.cache_workers=1", *overrides)
+        return build(cfg.data, "data")
+
     with pytest.raises(DataError, match="data.download=true"):
-        DepthDataModule(**kwargs).prepare_data()
-    dm = DepthDataModule(**kwargs, download=True,
-                         urls={"nyu_v2": f"{server.base}/v2.mat",
-                               "splits": f"{server.base}/splits.mat", "nyu_v1": None})
+        module().prepare_data()
+    assert nyu_server.log == []
+    dm = module("data.download=true", f"data.urls.nyu_v2='{nyu_server.base}/v2.mat'",
+                f"data.urls.splits='{nyu_server.base}/splits.mat'")
     dm.prepare_data()
+    assert (data_dir / "nyu_depth_v2_labeled.mat").read_bytes() == nyu_server.files["/v2.mat"]
     dm.setup("fit")
     assert dm.train_idx.tolist() == [0, 1, 2] and dm.val_idx.tolist() == [3]
-    assert (data_dir / "nyu_depth_v2_labeled.mat").read_bytes() == server.files["/v2.mat"]
-    n = len(server.log)
-    DepthDataModule(**kwargs, download=True, urls={"nyu_v2": f"{server.base}/v2.mat"}
-                    ).prepare_data()
-    assert len(server.log) == n, "present files are not fetched again"
+    assert (data_dir / "splits.mat").read_bytes() == nyu_server.files["/splits.mat"]
+    n = len(nyu_server.log)
+    again = module("data.download=true", f"data.urls.nyu_v2='{nyu_server.base}/v2.mat'")
+    again.prepare_data()
+    again.setup("fit")
+    assert len(nyu_server.log) == n, "present files are not fetched again"
+    assert again.cache.root == dm.cache.root

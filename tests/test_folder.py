@@ -1,4 +1,5 @@
-"""The folder dataset on real NYU frames laid out as DenseDepth nyu2_test, BTS and rgb/+depth/."""
+"""The folder source (depth_lightning.data.folder) on real NYU frames laid out as DenseDepth
+nyu2_test, BTS and rgb/+depth/, and frames of other sizes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_module, small_run_args
+from conftest import compose, run_module, small_run_args
 from nyu_files import require_shared_data
 from PIL import Image
 
-from depth_lightning.data.datamodule import DepthDataModule
 from depth_lightning.data.folder import FolderRGBD, discover_pairs
 from depth_lightning.errors import DataError
+from depth_lightning.geometry import to_input_frame
+from depth_lightning.plugins import build
+
+
+def folder_module(root: Path, data_dir: Path, *overrides: str):
+    """The data module of `data=folder` on `root`, its caches under `data_dir`/cache."""
+    cfg = compose("train", "data=folder", f"data.root={root}", f"paths.data_dir={data_dir}",
+                  "data.num_workers=0", "data.cache_workers=1", *overrides)
+    return build(cfg.data, "data")
+
+
+def caches(data_dir: Path) -> list[Path]:
+    root = data_dir / "cache"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def folder_run_args(data_dir: Path, out_dir: Path) -> list[str]:
+    """small_run_args for a source that is not SynthRooms (data=folder)."""
+    return small_run_args(data_dir, out_dir, synthetic=False)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -95,27 +114,97 @@ def test_shared_folders_as_they_are():
     assert len(ds) == 17 and ds.pairs[0].depth == "depth/00040.png"
 
 
-def test_depth_scale_and_resizing(tmp_path):
-    root = tmp_path / "mine"
-    (root / "rgb").mkdir(parents=True)
-    (root / "depth").mkdir()
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    depth = rng.integers(0, 20000, (240, 320)).astype(np.uint16)
+def write_frame(root: Path, name: str, size_hw: tuple[int, int], seed: int = 0,
+                ext: str = "png") -> tuple[np.ndarray, np.ndarray]:
+    """rgb/NAME.EXT and depth/NAME.png of the given size; returns (rgb, 16-bit depth)."""
+    (root / "rgb").mkdir(parents=True, exist_ok=True)
+    (root / "depth").mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (*size_hw, 3), dtype=np.uint8)
+    depth = rng.integers(0, 20000, size_hw).astype(np.uint16)
     depth[:10] = 0
-    Image.fromarray(rgb).save(root / "rgb" / "a.jpg", quality=95)
-    Image.fromarray(depth).save(root / "depth" / "a.png")
-    item = FolderRGBD(root, depth_scale=5000.0)[0]
-    assert item["image"].shape == (480, 640, 3) and item["depth"].shape == (480, 640)
-    # nearest neighbour: every source depth value becomes a 2x2 block, none is invented
-    expected = np.repeat(np.repeat(depth, 2, 0), 2, 1).astype(np.float32) / np.float32(5000.0)
-    assert np.array_equal(item["depth"], expected)
-    assert (item["depth"][:20] == 0).all()
+    Image.fromarray(rgb).save(root / "rgb" / f"{name}.{ext}", quality=95)
+    Image.fromarray(depth).save(root / "depth" / f"{name}.png")
+    return rgb, depth
+
+
+def test_frames_keep_their_size_and_depth_scale(tmp_path, caplog):
+    root = tmp_path / "mine"
+    _, depth = write_frame(root, "a", (240, 320), ext="jpg")
+    ds = FolderRGBD(root, depth_scale=5000.0)
+    assert "1 of 1 frames are not 640x480" in caplog.text
+    item = ds[0]
+    assert item["image"].shape == (240, 320, 3) and item["depth"].shape == (240, 320)
+    assert np.array_equal(item["image"], read_rgb(root / "rgb" / "a.jpg"))
+    assert item["depth"].dtype == np.float32
+    assert np.array_equal(item["depth"], depth.astype(np.float32) / np.float32(5000.0))
+    assert (item["depth"][:10] == 0).all() and np.array_equal(item["raw_depth"], item["depth"])
+    assert item["bad_values"] == 0 and item["name"] == "a" and item["scene"] == "a"
+
+
+def test_frames_of_other_sizes_come_through_the_cache_at_320x240(tmp_path):
+    root = tmp_path / "mine"
+    sizes = {"a": (240, 320), "b": (300, 400), "c": (120, 160)}
+    files = {name: write_frame(root, name, size, seed=i)
+             for i, (name, size) in enumerate(sizes.items())}
+    dm = folder_module(root, tmp_path / "data", "data.depth_scale=5000")
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.cache.images.shape == (3, 240, 320, 3) and dm.cache.depth.shape == (3, 240, 320)
+    for i, name in enumerate(sorted(sizes)):
+        rgb, mm = files[name]
+        depth = mm.astype(np.float32) / np.float32(5000.0)
+        image, small = to_input_frame(rgb, depth)
+        assert np.array_equal(dm.cache.images[i], image)
+        assert np.array_equal(dm.cache.depth[i], small)
+        assert np.array_equal(dm.cache.raw_depth[i], small)
+    # a 320x240 frame is the cache's size already: kept as it is
+    assert np.array_equal(dm.cache.images[0], files["a"][0])
+    assert np.array_equal(dm.cache.depth[0], files["a"][1] / np.float32(5000.0))
+    # depth by nearest neighbour: 400x300 -> 320x240 takes rows / columns floor((k + 0.5) 1.25)
+    idx_r = np.floor((np.arange(240) + 0.5) * 1.25).astype(int)
+    idx_c = np.floor((np.arange(320) + 0.5) * 1.25).astype(int)
+    want = files["b"][1][np.ix_(idx_r, idx_c)].astype(np.float32) / np.float32(5000.0)
+    assert np.array_equal(dm.cache.depth[1], want)
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["image"].shape == (3, 3, 228, 304) and batch["depth"].shape == (3, 1, 55, 74)
+
+
+def test_size_mismatch_in_a_frame_is_an_error(tmp_path):
+    root = tmp_path / "mine"
+    write_frame(root, "a", (240, 320))
+    Image.fromarray(np.zeros((200, 320), np.uint16)).save(root / "depth" / "a.png")
+    with pytest.raises(DataError, match="RGB is 320x240 but its depth map depth/a.png is 320x200"):
+        FolderRGBD(root)
+    ds = FolderRGBD(root, check=False)  # the frame itself says so as well
+    with pytest.raises(DataError, match="a.png: depth map is 320x200 but its RGB image is 320x240"):
+        ds[0]
+
+
+def test_name_and_fingerprint(tmp_path):
+    root = tmp_path / "my_frames"
+    write_frame(root, "a", (240, 320))
+    write_frame(root, "b", (240, 320), seed=1)
+    ds = FolderRGBD(root)
+    assert ds.name == "my_frames"
+    fp = ds.fingerprint()
+    st = (root / "depth" / "b.png").stat()
+    assert fp["root"] == str(root.resolve()) and fp["scale"] == 1000.0
+    assert [f[0] for f in fp["files"]] == ["rgb/a.png", "depth/a.png", "rgb/b.png", "depth/b.png"]
+    assert fp["files"][3] == ("depth/b.png", st.st_size, st.st_mtime_ns)
+    assert FolderRGBD(root).fingerprint() == fp
+    assert FolderRGBD(root, depth_scale=5000.0).fingerprint() != fp
+    os.utime(root / "rgb" / "a.png", ns=(1, 1))
+    assert FolderRGBD(root).fingerprint() != fp
+    write_frame(root, "c", (240, 320), seed=2)
+    assert len(FolderRGBD(root).fingerprint()["files"]) == 6, "a new frame: a new listing"
 
 
 def test_bad_folders_are_one_line_errors(tmp_path, caplog):
     with pytest.raises(DataError, match="does not exist"):
         FolderRGBD(tmp_path / "nope")
+    with pytest.raises(DataError, match="data.root: the folder source needs the folder"):
+        FolderRGBD(None)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("x")
@@ -151,41 +240,42 @@ def test_truncated_png_is_a_data_error_not_a_worker_crash(nyu2_test, tmp_path):
     ds = FolderRGBD(nyu2_test)  # the header is intact
     with pytest.raises(DataError, match="00040_depth.png.*corrupt or truncated"):
         ds[0]
-    dm = DepthDataModule(source="folder", root=str(nyu2_test), data_dir=str(tmp_path),
-                         num_workers=0, cache_workers=2, split={"kind": "all"})
+    dm = folder_module(nyu2_test, tmp_path / "data", "data.cache_workers=2")
     with pytest.raises(DataError, match="00040_depth.png") as err:
         dm.prepare_data()
     assert "\n" not in str(err.value)
-    assert not list(tmp_path.glob("nyu2_test.cache-*")), "no cache left behind"
+    assert caches(tmp_path / "data") == [], "no cache left behind"
 
 
 def test_datamodule_caches_the_folder_and_notices_changes(nyu2_test, tmp_path):
-    kw = dict(source="folder", root=str(nyu2_test), data_dir=str(tmp_path), num_workers=0,
-              batch_size=4, cache_workers=1, split={"kind": "all"})
-    dm = DepthDataModule(**kw)
+    data = tmp_path / "data"
+    dm = folder_module(nyu2_test, data, "data.batch_size=4", "data.eval_batch_size=4")
+    assert dm.split_cfg["kind"] == "all" and dm.describe() == str(nyu2_test)
     dm.prepare_data()
     dm.setup("fit")
     assert len(dm.train_idx) == len(dm.val_idx) == 17
     batch = next(iter(dm.val_dataloader()))
     assert batch["image"].shape == (4, 3, 228, 304) and batch["depth"].shape == (4, 1, 55, 74)
-    (cache,) = tmp_path.glob("nyu2_test.cache-*")
+    (cache,) = caches(data)
+    assert cache.name.startswith("nyu2_test.cache-") and dm.cache.root == cache
     meta = json.loads((cache / "meta.json").read_text())
-    assert meta["frames"] == 17
+    assert meta["frames"] == 17 and meta["scenes"] == FolderRGBD(nyu2_test).names
     first = FolderRGBD(nyu2_test)[0]
     assert np.array_equal(dm.cache.depth[0], first["depth"][::2, ::2])
     stamp = (cache / "images.npy").stat().st_mtime_ns
-    DepthDataModule(**kw).prepare_data()
+    folder_module(nyu2_test, data).prepare_data()
     assert (cache / "images.npy").stat().st_mtime_ns == stamp, "an unchanged folder is reused"
     os.utime(nyu2_test / "00040_depth.png", ns=(1, 1))
-    DepthDataModule(**kw).prepare_data()
-    assert len(list(tmp_path.glob("nyu2_test.cache-*"))) == 2, "a changed file: a new cache"
+    folder_module(nyu2_test, data).prepare_data()
+    assert len(caches(data)) == 2, "a changed file: a new cache"
 
 
+@pytest.mark.slow
 def test_train_on_a_folder_fast_dev_run(nyu2_test, tmp_path):
     out = tmp_path / "outputs"
     res = run_module("depth_lightning.train", "data=folder", f"data.root={nyu2_test}",
                      "data.split.kind=scene", "++trainer.fast_dev_run=true",
-                     *small_run_args(tmp_path / "data", out), cwd=tmp_path)
+                     *folder_run_args(tmp_path / "data", out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = sorted((out / "train" / "runs").glob("*"))
     metrics = json.loads((run / "metrics.json").read_text())
@@ -195,7 +285,7 @@ def test_train_on_a_folder_fast_dev_run(nyu2_test, tmp_path):
 
 def test_folder_config_without_root_is_one_line(tmp_path):
     res = run_module("depth_lightning.train", "data=folder", "++trainer.fast_dev_run=true",
-                     *small_run_args(tmp_path / "data", tmp_path / "outputs"), cwd=tmp_path)
+                     *folder_run_args(tmp_path / "data", tmp_path / "outputs"), cwd=tmp_path)
     assert res.returncode != 0
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "data.root" in errors[0], res.stderr[-2000:]

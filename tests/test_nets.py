@@ -1,14 +1,11 @@
 import pytest
 import torch
 
-from depth_lightning.nets import (
-    CoarseNet,
-    FineNet,
-    count_parameters,
-    init_fine_identity,
-    init_weights,
-    normalize_images,
-)
+from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
+
+
+def count_parameters(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def conv_params(cin: int, cout: int, k: int) -> int:
@@ -69,10 +66,10 @@ def test_fine_output_shape_parameters_and_64th_channel():
     assert count_parameters(net) == expected
 
 
-def test_identity_init_passes_the_coarse_map_through():
-    net = FineNet()
+def test_identity_start_passes_the_coarse_map_through():
+    net = FineNet(start="identity")
     init_weights(net, "kaiming_xavier")
-    init_fine_identity(net)
+    net.post_init()
     with torch.no_grad():
         net.fine1.weight.zero_()
         net.fine3.weight[:63].zero_()
@@ -106,3 +103,26 @@ def test_unknown_init_scheme_names_the_setting():
 def test_normalize_images_uint8_and_float_agree():
     img = torch.randint(0, 256, (1, 3, 4, 4), dtype=torch.uint8)
     torch.testing.assert_close(normalize_images(img), normalize_images(img.float() / 255))
+
+
+def test_default_start_leaves_the_initialisation_alone():
+    net = FineNet()
+    init_weights(net, "kaiming_xavier")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.post_init()
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="model.net.start"):
+        FineNet(start="residual?")
+
+
+def test_init_head_starts_the_coarse_map_at_the_mean_log_depth():
+    net = CoarseNet(coarse6_units=64).eval()
+    init_weights(net, "kaiming_xavier")
+    mean_log = torch.linspace(0.0, 2.0, 55 * 74).reshape(1, 55, 74)
+    weight = net.coarse7.weight.detach().clone()
+    net.init_head(mean_log, 0.01)
+    torch.testing.assert_close(net.coarse7.weight, weight * 0.01)
+    torch.testing.assert_close(net.coarse7.bias, mean_log.reshape(-1))
+    with torch.no_grad():  # a blank image: the prediction stays close to the mean map
+        out = net(torch.zeros(1, 3, 228, 304))
+    assert (out - mean_log).abs().max() < 0.2

@@ -1,4 +1,5 @@
-"""Tests of the NYU labeled-file reader on real NYU frames and on broken files."""
+"""The NYU labeled-file source (depth_lightning.data.nyu) on real NYU frames and on broken
+files: frames, processes, the source contract (name, fingerprint, official split), bad input."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import scipy.io
 from nyu_files import (
     fill_holes_nearest,
-    kinect_metres,
     kinect_raw_from_metres,
     real_v1_frames,
     real_v1_names,
@@ -25,7 +26,7 @@ from nyu_files import (
 from PIL import Image
 
 from depth_lightning.data import nyu
-from depth_lightning.data.nyu import NYULabeled, scene_names
+from depth_lightning.data.nyu import NYULabeled
 from depth_lightning.errors import DataError, DepthLightningError
 
 V2_SCENES = ["kitchen_0028", "bedroom_0004", "living_room_0010"]
@@ -139,9 +140,7 @@ def test_real_v2_frames_read_back(v2_file: Path) -> None:
         # depths = the same frame, holes filled from neighbours.
         assert np.all(item["depth"] > 0)
         np.testing.assert_array_equal(item["depth"][mm > 0], raw[mm > 0])
-    with h5py.File(v2_file, "r") as f:
-        assert scene_names(f) == V2_SCENES
-        assert scene_names(f, "sceneTypes") == ["kitchen", "bedroom", "living_room"]
+        assert item["bad_values"] == 0
 
 
 def test_version_detection_can_be_forced(v2_file: Path, v1_files: dict) -> None:
@@ -207,6 +206,7 @@ def test_pickle_and_close(v2_file: Path) -> None:
     clone = pickle.loads(pickle.dumps(ds))
     assert ds._handle is not None and clone._handle is None
     assert clone.version == "v2" and clone.scenes == V2_SCENES and clone.path == ds.path
+    assert clone.fingerprint() == ds.fingerprint() and clone.name == ds.name
     np.testing.assert_array_equal(clone[1]["raw_depth"], first["raw_depth"])
     with clone:
         clone[0]
@@ -239,7 +239,18 @@ DEPTHS_2 = np.ones((2, 640, 480), np.float32)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    _assert_data_error(tmp_path / "nyu_depth_v2_labeled.mat", "not found")
+    message = _assert_data_error(tmp_path / "nyu_depth_v2_labeled.mat", "does not exist",
+                                 "set data.download=true to fetch nyu_depth_v2_labeled.mat")
+    assert message.startswith("data.path: ")
+    assert not list(tmp_path.iterdir()), "nothing downloaded without data.download"
+    with pytest.raises(DataError, match="fetch nyu_depth_data_labeled.mat"):
+        NYULabeled(tmp_path / "v1.mat", version="v1")
+
+
+def test_folder_or_no_path(tmp_path: Path) -> None:
+    _assert_data_error(tmp_path, "is a folder, expected the NYU labeled .mat file")
+    with pytest.raises(DataError, match="data.path: needs the path"):
+        NYULabeled(None)
 
 
 def test_text_file_named_mat(tmp_path: Path) -> None:
@@ -346,7 +357,8 @@ def test_invalid_raw_values_become_zero(tmp_path: Path) -> None:
     np.testing.assert_array_equal(item["raw_depth"][1:], depths[0][1:])
     np.testing.assert_array_equal(item["depth"], depths[0])
     assert np.isfinite(item["raw_depth"]).all()
-    assert ds[1]["raw_depth"][10, 10] == 0.0
+    assert item["bad_values"] == 4, "NaN, inf, -inf and -1.5 counted for the cache's log"
+    assert ds[1]["raw_depth"][10, 10] == 0.0 and ds[1]["bad_values"] == 0
 
 
 def test_missing_raw_depths_fall_back_to_depth(tmp_path: Path) -> None:
@@ -387,21 +399,68 @@ def test_float_kinect_raw_detected(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ds[0]["raw_depth"] == 0, _holes((480, 640), 0))
 
 
-def test_kinect_conversion_matches_toolbox_formula() -> None:
-    raw = np.array([[0, 500, 1000, 1057, 1060, 1092, 1093, 2047, 3000]], np.uint16)
-    got = nyu.to_metres(raw, "kinect")
-    want = kinect_metres(raw)
-    valid = np.isfinite(want) & (want <= 10.0)
-    np.testing.assert_allclose(got[valid], want[valid], rtol=1e-6)
-    np.testing.assert_array_equal(got[~valid], 0.0)  # beyond 10 m, 2047 and past the pole
-
-
-def test_scene_names_decode_empty_and_unicode(tmp_path: Path) -> None:
+def test_scene_names_reach_the_frames(tmp_path: Path) -> None:
     images, depths = _synthetic(3)
     scenes = ["office_0001", "", "café_0002"]
     path = write_nyu_v2(tmp_path / "s.mat", images, depths, depths, scenes)
-    with h5py.File(path, "r") as f:
-        assert scene_names(f) == scenes
-        with pytest.raises(DataError, match="missing dataset 'nope'"):
-            scene_names(f, "nope")
-    assert NYULabeled(path).scenes == scenes
+    ds = NYULabeled(path)
+    assert ds.scenes == scenes and [ds[i]["scene"] for i in range(3)] == scenes
+
+
+def test_file_without_scenes_has_empty_scene_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    images, depths = _synthetic(2)
+    path = write_nyu_v2(tmp_path / "s.mat", images, depths, depths, ["a_1", "b_2"])
+    with h5py.File(path, "r+") as f:
+        del f["scenes"]
+    ds = NYULabeled(path)
+    assert ds.scenes == ["", ""] and ds[1]["scene"] == ""  # the cache makes them frame scenes
+    assert "no 'scenes' dataset" in caplog.text
+
+
+# -- the source contract -------------------------------------------------------------------
+def test_name_and_fingerprint(tmp_path: Path) -> None:
+    images, depths = _synthetic(2)
+    path = write_nyu_v2(tmp_path / "my_file.mat", images, depths, depths, ["a_1", "b_2"])
+    ds = NYULabeled(path)
+    assert ds.name == "my_file"
+    fp = ds.fingerprint()
+    st = path.stat()
+    assert fp == {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                  "units": ["m", "m"]}
+    assert NYULabeled(path).fingerprint() == fp
+    assert NYULabeled(path, depth_units="mm").fingerprint()["units"] == ["mm", "m"]
+    os.utime(path, ns=(1, 1))
+    assert ds.fingerprint() != fp, "a changed file: another fingerprint"
+
+
+def _splits(path: Path, train: list[int], test: list[int]) -> Path:
+    scipy.io.savemat(path, {"trainNdxs": np.array(train, np.float64)[:, None],
+                            "testNdxs": np.array(test, np.float64)[:, None]})
+    return path
+
+
+def test_official_split(tmp_path: Path) -> None:
+    images, depths = _synthetic(4)
+    path = write_nyu_v2(tmp_path / "v2.mat", images, depths, depths, None)
+    with pytest.raises(DataError, match="split file not found"):
+        NYULabeled(path).official_split()
+    _splits(tmp_path / "splits.mat", [1, 2, 4], [3])  # beside the file: the default
+    tr, te = NYULabeled(path).official_split()
+    assert tr.tolist() == [0, 1, 3] and te.tolist() == [2]
+    other = _splits(tmp_path / "mine.mat", [4], [1, 2])
+    tr, te = NYULabeled(path, split_file=other).official_split()
+    assert tr.tolist() == [3] and te.tolist() == [0, 1]
+    with pytest.raises(DataError, match="mine.mat: trainNdxs holds indices 5..5"):
+        NYULabeled(path, split_file=_splits(other, [5], [1])).official_split()
+    with pytest.raises(DataError, match="NYU V1 has no official depth split"):
+        NYULabeled(path, version="v1").official_split()
+
+
+def test_official_split_of_the_real_file(tmp_path: Path) -> None:
+    real = require_shared_data() / "nyu_v2_splits" / "splits.mat"
+    images, depths = _synthetic(2)
+    path = write_nyu_v2(tmp_path / "v2.mat", images, depths, depths, None)
+    with pytest.raises(DataError, match="but the data file has 2 frames"):
+        NYULabeled(path, split_file=real).official_split()

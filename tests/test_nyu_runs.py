@@ -1,8 +1,10 @@
-"""The train command on NYU-layout files built from the real frames in ../shared/data.
+"""The train and evaluate commands on NYU-layout files built from the real frames in
+../shared/data.
 
-The seed's setting on V1 and the official V2 setting run a fast_dev_run; bad input (a split
-that exceeds the file, a truncated file, wrong shapes) is one line and a non-zero exit; NaN,
-negative and missing depths are masked and counted, and never reach the metrics as NaN.
+The seed's setting on V1 and the official V2 setting run a fast_dev_run (V2's checkpoint is
+then evaluated on the same file); bad input (a split that exceeds the file, a truncated file,
+wrong shapes, a missing file) is one line and a non-zero exit; NaN, negative and missing depths
+are masked and counted, and never reach the metrics as NaN.
 """
 
 from __future__ import annotations
@@ -35,12 +37,23 @@ def run_dirs(out: Path) -> list[Path]:
     return sorted(p for p in (out / "train" / "runs").glob("*") if p.is_dir())
 
 
+def run_args(data_dir: Path, out: Path, two_stage: bool = False) -> list[str]:
+    """small_run_args for the NYU sources (not SynthRooms)."""
+    return small_run_args(data_dir, out, two_stage=two_stage, synthetic=False)
+
+
 def train(tmp_path: Path, *args: str) -> tuple:
     out = tmp_path / "outputs"
     two_stage = any(a in ("+experiment=fine", "+experiment=seed_paper") for a in args)
     res = run_module("depth_lightning.train", *args, "++trainer.fast_dev_run=true",
-                     *small_run_args(tmp_path / "data", out, two_stage=two_stage), cwd=tmp_path)
+                     *run_args(tmp_path / "data", out, two_stage=two_stage), cwd=tmp_path)
     return res, out
+
+
+def frame_caches(tmp_path: Path) -> list[Path]:
+    """The frame caches the runs built (data.cache_dir = paths.data_dir/cache)."""
+    root = tmp_path / "data" / "cache"
+    return sorted(p for p in root.glob("*.cache-*") if p.is_dir())
 
 
 def finite_metrics(out: Path) -> dict:
@@ -81,6 +94,7 @@ def v1_file(tmp_path) -> Path:
                         depth_dtype="uint16")
 
 
+@pytest.mark.slow
 def test_seed_setting_on_v1_fast_dev_run(v1_file, tmp_path):
     res, out = train(tmp_path, "+experiment=seed_paper", "data=nyu_v1", f"data.path={v1_file}")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -89,16 +103,43 @@ def test_seed_setting_on_v1_fast_dev_run(v1_file, tmp_path):
     (run,) = run_dirs(out)
     cfg = (run / "config.yaml").read_text()
     assert "kind: seed" in cfg and "subset: 800" in cfg
+    (cache,) = frame_caches(tmp_path)
+    assert cache.name.startswith("nyu_depth_data_labeled.cache-")
+    assert json.loads((cache / "meta.json").read_text())["scenes"] == real_v1_names()
 
 
-def test_official_v2_setting_fast_dev_run(tmp_path):
+@pytest.mark.slow
+def test_official_v2_setting_fast_dev_run_and_evaluate(tmp_path):
     images, depths, raws = v2_frames()
     path = write_nyu_v2(tmp_path / "nyu_depth_v2_labeled.mat", images, depths, raws, V2_SCENES)
     splits = write_splits(tmp_path / "splits.mat", [1, 2, 4, 5, 6], [3, 7, 8])
-    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", f"data.split.file={splits}")
+    data = ("data=nyu_v2", f"data.path={path}", f"data.split.file={splits}")
+    res, out = train(tmp_path, *data)
     assert res.returncode == 0, res.stderr[-3000:]
     finite_metrics(out)
-    assert "5 train / 3 val frames" in (run_dirs(out)[0] / "train.log").read_text()
+    (run,) = run_dirs(out)
+    assert "5 train / 3 val frames" in (run / "train.log").read_text()
+    (cache,) = frame_caches(tmp_path)
+    assert json.loads((cache / "meta.json").read_text())["scenes"] == V2_SCENES
+    # evaluate the checkpoint on the official test frames of the same file
+    ckpt = sorted(run.glob("coarse/checkpoints/*.ckpt"))[0]
+    log_dir = tmp_path / "eval_outputs"
+    res = run_module("depth_lightning.evaluate", f"ckpt_path={ckpt}", *data,
+                     f"paths.data_dir={tmp_path / 'data'}", f"paths.log_dir={log_dir}",
+                     "data.num_workers=0", "figure.n=0", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (eval_run,) = sorted((log_dir / "evaluate" / "runs").iterdir())
+    metrics = json.loads((eval_run / "metrics.json").read_text())
+    assert set(metrics) == {"mean", "coarse"}
+    assert all(math.isfinite(v) for values in metrics.values() for v in values.values())
+    assert "on the 3 validation frames" in res.stdout and str(path) in res.stdout
+    assert frame_caches(tmp_path) == [cache], "the training's cache is reused"
+
+
+def test_missing_file_is_one_line(tmp_path):
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={tmp_path / 'nope.mat'}")
+    assert_one_line_error(res, "data.path", "nope.mat does not exist", "data.download=true")
+    assert run_dirs(out) == []
 
 
 def test_split_indices_beyond_the_file_are_one_line(tmp_path):
@@ -128,6 +169,7 @@ def test_wrong_shapes_are_one_line(tmp_path):
     assert_one_line_error(res, "transposed.mat", "images", "shape")
 
 
+@pytest.mark.slow
 def test_nan_negative_and_empty_frames_are_masked_and_counted(tmp_path):
     images, depths, raws = v2_frames()
     depths = [d.copy() for d in depths]
@@ -143,7 +185,8 @@ def test_nan_negative_and_empty_frames_are_masked_and_counted(tmp_path):
                      "data.augment.flip=false", "data.augment.rotate=0")
     assert res.returncode == 0, res.stderr[-3000:]
     finite_metrics(out)
-    (cache,) = tmp_path.glob("v2.cache-*")
+    (cache,) = frame_caches(tmp_path)
+    assert cache.name.startswith("v2.cache-")
     meta = json.loads((cache / "meta.json").read_text())
     assert meta["bad_depth_values"] == 100 * 640 + 10 * 640 + 5
     assert meta["frames_without_valid_raw_depth"] == [0]

@@ -49,18 +49,18 @@ def test_photos_of_any_mode_become_the_network_input(tmp_path):
 
 
 def test_a_640x480_photo_is_prepared_exactly_like_an_evaluation_frame():
-    from depth_lightning.evaluate import network_input
+    from depth_lightning.data.cache import input_frame
+    from depth_lightning.geometry import crop_input
 
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    frame = {"image": image, "depth": np.ones((480, 640), np.float32),
-             "raw_depth": np.ones((480, 640), np.float32)}
-    assert torch.equal(prepare_photo(image), network_input(frame))
+    frame = {"image": image, "depth": np.ones((480, 640), np.float32)}
+    cached = torch.from_numpy(input_frame(frame)[0]).permute(2, 0, 1)  # as training sees it
+    assert torch.equal(prepare_photo(image), crop_input(cached))
 
 
 def test_prediction_is_brought_back_to_the_photo_size():
-    log_depth = torch.log(torch.linspace(1, 5, 74)).expand(1, 55, 74)
-    depth = depth_to_photo(log_depth, (333, 401))
+    depth = depth_to_photo(torch.linspace(1, 5, 74).expand(1, 55, 74), (333, 401))
     assert depth.dtype == np.float32 and depth.shape == (333, 401)
     assert depth.min() >= 1 - 1e-5 and depth.max() <= 5 + 1e-5
     assert np.all(np.diff(depth[160]) >= -1e-6)  # the ramp survives, edges replicated

@@ -15,6 +15,7 @@ def run_dirs(out_dir: Path) -> list[Path]:
     return sorted(p for p in (out_dir / "train" / "runs").glob("*") if p.is_dir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["coarse", "fine", "seed_paper"])
 def test_fast_dev_run_of_each_experiment(experiment, synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
@@ -32,6 +33,7 @@ def test_fast_dev_run_of_each_experiment(experiment, synth_data_dir, tmp_path):
     assert (run / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_data_dir,
                                                                         tmp_path):
     out = tmp_path / "outputs"
@@ -49,10 +51,10 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
         panels = sorted((run / stage / "panels").glob("epoch_*.png"))
         assert [p.name for p in panels] == ["epoch_000.png", "epoch_001.png"]
     metrics = json.loads((run / "metrics.json").read_text())
-    from depth_lightning.stages import FineStage
+    from depth_lightning.checkpoints import load_stage
 
-    fine = FineStage.load_from_checkpoint(run / "fine" / "checkpoints" / "best.ckpt")
-    assert isinstance(fine.coarse, torch.nn.Module)
+    fine = load_stage(run / "fine" / "checkpoints" / "best.ckpt")
+    assert fine.columns == ("coarse", "fine") and isinstance(fine.base, torch.nn.Module)
     assert metrics["fine"]["si_rmse_log"] > 0
     # the fine stage can also start from the coarse checkpoint of that run
     res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
@@ -68,7 +70,7 @@ def test_missing_data_path_is_one_line_and_writes_nothing(synth_data_dir, tmp_pa
     out = tmp_path / "outputs"
     missing = tmp_path / "nope.mat"
     res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={missing}",
-                     *small_run_args(synth_data_dir, out), cwd=tmp_path)
+                     *small_run_args(synth_data_dir, out, synthetic=False), cwd=tmp_path)
     assert_one_line_error(res, "data.path", "nope.mat", "does not exist")
     assert run_dirs(out) == [] if out.exists() else True
 
@@ -81,7 +83,8 @@ def test_file_without_expected_keys_is_one_line(synth_data_dir, tmp_path):
     with h5py.File(bad, "w") as f:
         f["depths"] = np.zeros((2, 640, 480), np.float32)
     res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={bad}",
-                     *small_run_args(synth_data_dir, tmp_path / "outputs"), cwd=tmp_path)
+                     *small_run_args(synth_data_dir, tmp_path / "outputs", synthetic=False),
+                     cwd=tmp_path)
     assert_one_line_error(res, "nokeys.mat", "images")
     assert not list(tmp_path.glob("*.cache-*")) and not list(tmp_path.glob("*.tmp*"))
 
@@ -90,7 +93,8 @@ def test_unreadable_data_file_is_one_line(synth_data_dir, tmp_path):
     bad = tmp_path / "text.mat"
     bad.write_text("not hdf5")
     res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={bad}",
-                     *small_run_args(synth_data_dir, tmp_path / "outputs"), cwd=tmp_path)
+                     *small_run_args(synth_data_dir, tmp_path / "outputs", synthetic=False),
+                     cwd=tmp_path)
     assert_one_line_error(res, "text.mat")
 
 
@@ -125,3 +129,29 @@ def test_two_runs_in_the_same_second_get_different_folders(tmp_path):
     dirs = [p.communicate(timeout=120)[0].split() for p in procs]
     assert all(len(d) == 2 and d[0].startswith("./outputs/train/runs/") for d in dirs), dirs
     assert dirs[0][0] != dirs[1][0] and dirs[0][1] != dirs[1][1]
+
+
+@pytest.mark.slow
+def test_a_third_stage_from_a_config_file_trains(synth_data_dir, tmp_path):
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", "+experiment=fine", "stages=coarse_fine_fine",
+                     "++trainer.fast_dev_run=true",
+                     *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = run_dirs(out)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert list(metrics) == ["mean", "coarse", "fine", "fine2"]
+    assert {p.name for p in run.iterdir() if p.is_dir()} >= {"coarse", "fine", "fine2"}
+    from depth_lightning.checkpoints import load_stage
+
+    (ckpt,) = (run / "fine2" / "checkpoints").glob("*.ckpt")
+    third = load_stage(ckpt)
+    assert third.columns == ("coarse", "fine", "fine2")
+
+
+def test_a_broken_network_of_a_later_stage_is_refused_before_training(synth_data_dir, tmp_path):
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", "+experiment=fine", "model.net._target_=nope.Net",
+                     *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
+    assert_one_line_error(res, "model.net: nope.Net: cannot import")
+    assert not (out / "train" / "runs").exists() or run_dirs(out) == []

@@ -28,8 +28,9 @@ def fine_stage(*overrides: str) -> DepthStage:
     """The fine stage on an (untrained) frozen coarse network, plus `overrides`."""
     cfg = train_config("stages=coarse_fine", "model.scheduler.name=none", *overrides)
     net = OmegaConf.to_container(cfg.coarse_stage.model.net, resolve=True)
-    base = [{"name": "coarse", "net": net}]
-    return build(cfg.model, "model", name="fine", base=base)
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    model.pop("coarse_ckpt")  # the frozen coarse comes untrained, from its config
+    return build(model, "model", name="fine", base=[{"name": "coarse", "net": net}])
 
 
 def synthetic_batch(n: int = 32, seed: int = 0) -> dict:

@@ -54,13 +54,13 @@ class DepthMetrics(Metric):
     def __init__(self, keys: Iterable[str] | None = None, prefix: str | None = None,
                  min_depth: float = 1e-3, max_depth: float | None = 10.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.keys = tuple(METRIC_KEYS if keys is None else keys)
-        unknown = [k for k in self.keys if k not in METRIC_KEYS]
-        if unknown or not self.keys:
+        self.metric_keys = tuple(METRIC_KEYS if keys is None else keys)
+        unknown = [k for k in self.metric_keys if k not in METRIC_KEYS]
+        if unknown or not self.metric_keys:
             raise ValueError(f"unknown metric key(s) {unknown}; choose from {list(METRIC_KEYS)}")
         self.prefix = prefix or ""
         self.min_depth, self.max_depth = _check_depth_range(min_depth, max_depth)
-        for key in self.keys:
+        for key in self.metric_keys:
             self.add_state(f"{key}_sum_value", default=torch.tensor(0.0, dtype=_STATE_DTYPE),
                            dist_reduce_fx="sum")
         self.add_state(self._count_name, default=torch.tensor(0, dtype=torch.long),
@@ -78,7 +78,7 @@ class DepthMetrics(Metric):
     def update(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> None:
         """Add a batch: depths in metres, ``(B, H, W)`` or ``(B, 1, H, W)``; optional mask."""
         sums, n = _depth_metrics_update(pred, target, mask, self.min_depth, self.max_depth,
-                                        self.keys)
+                                        self.metric_keys)
         for key, value in sums.items():
             state = getattr(self, f"{key}_sum_value")
             setattr(self, f"{key}_sum_value", state + value.to(state.device, state.dtype))
@@ -88,9 +88,9 @@ class DepthMetrics(Metric):
         """``{prefix + key: mean over images}``, float64; ``nan`` (with a warning) if no image
         with a valid pixel was seen."""
         if int(self.n_images) == 0:
-            rank_zero_warn(f"{type(self).__name__} ({', '.join(self.keys)}): no image with a "
+            rank_zero_warn(f"{type(self).__name__} ({', '.join(self.metric_keys)}): no image with a "
                            "valid pixel was seen; returning nan.", UserWarning)
-        sums = {k: getattr(self, f"{k}_sum_value") for k in self.keys}
+        sums = {k: getattr(self, f"{k}_sum_value") for k in self.metric_keys}
         return {self.prefix + k: v for k, v in _depth_metrics_compute(sums, self.n_images).items()}
 
 
