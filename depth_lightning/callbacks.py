@@ -32,6 +32,13 @@ class EpochTable(L.Callback):
         if self.dirpath is None:
             self.dirpath = Path(trainer.default_root_dir)
 
+    def state_dict(self) -> dict:
+        """The rows so far go into checkpoints: a resumed run continues epochs.csv in place."""
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rows = list(state_dict.get("rows", []))
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._val_ran = not trainer.sanity_checking
 
@@ -73,6 +80,7 @@ class EpochTable(L.Callback):
 
     def _plot(self, pl_module: L.LightningModule) -> None:
         stage = getattr(pl_module, "name", "")
+        self.dirpath.mkdir(parents=True, exist_ok=True)
         plot_learning_curves(self.rows, self.dirpath / "curves.png", title=f"{stage} stage")
 
 

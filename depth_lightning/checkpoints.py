@@ -26,6 +26,27 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def holds_pickled_code(path: Path) -> bool:
+    """Whether a file that torch's weights-only loader refused is a pickle that names code to
+    call (a class or function), in torch's zip format or as a bare pickle, as opposed to a
+    file that is no pickle at all (truncated, random, another format)."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                name = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                data = zf.read(name)
+        else:
+            data = path.read_bytes()
+        ops = [op.name for op, _, _ in pickletools.genops(data)]
+    except Exception:  # not a pickle (or not a complete one)
+        return False
+    return any(op in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ") for op in ops) and \
+        any(op in ("REDUCE", "BUILD", "NEWOBJ", "NEWOBJ_EX", "INST", "OBJ") for op in ops)
+
+
 def load_checkpoint(path: str | Path, expect_stage: str | None = None,
                     setting: str = "ckpt_path") -> dict:
     """Load a depth_lightning checkpoint safely (`weights_only=True`) and check its stage."""
@@ -38,12 +59,13 @@ def load_checkpoint(path: str | Path, expect_stage: str | None = None,
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled code, truncated file, not a torch file at all
-        if "Unsupported global" in str(e) or "weights_only" in str(e):
+        if holds_pickled_code(path):
             raise CheckpointError(
                 f"{setting}: {path} holds pickled code, refused (only plain weights are loaded)"
             ) from None
-        raise CheckpointError(f"{setting}: {path} is not a readable checkpoint "
-                              f"({_first_line(e)})") from None
+        reason = "not a torch file" if "Weights only" in str(e) else _first_line(e)
+        raise CheckpointError(f"{setting}: {path} is not a readable checkpoint ({reason})"
+                              ) from None
     info = ckpt.get("depth_lightning") if isinstance(ckpt, dict) else None
     if not isinstance(info, dict) or "stage" not in info:
         raise CheckpointError(f"{setting}: {path} is not a depth_lightning checkpoint")

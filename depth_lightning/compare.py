@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from depth_lightning.errors import DepthLightningError
 from depth_lightning.io import write_with
 from depth_lightning.viz import read_epoch_csv
 
@@ -33,7 +34,10 @@ def read_job(job: Path) -> dict:
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     overrides = [o for o in overrides if not o.startswith(("paths.", "hydra."))]
     metrics_file = job / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    try:
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DepthLightningError(f"{metrics_file}: not valid JSON ({e})") from None
     stages = [k for k in metrics if k != "mean"] or ["coarse"]
     stage = stages[-1]
     curve: list[float] = []
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rows = compare(args.multirun_dir, args.out)
-    except (FileNotFoundError, json.JSONDecodeError, yaml.YAMLError) as e:
+    except (FileNotFoundError, yaml.YAMLError, DepthLightningError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = Path(args.out or args.multirun_dir)

@@ -23,14 +23,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
 from depth_lightning.checkpoints import load_stage
-from depth_lightning.entry import required, resolve_device, run_task, user_path
+from depth_lightning.entry import hydra_main, required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import FRAME_SIZE, network_input, resize_image, resize_nearest
 from depth_lightning.io import write_json, write_text
@@ -142,7 +141,7 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@hydra_main("evaluate")
 def main(cfg: DictConfig) -> None:
     run_task(cfg, run)
 

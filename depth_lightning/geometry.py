@@ -67,7 +67,7 @@ def resize_image(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     import torch.nn.functional as F
 
     h, w = size_hw
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    x = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: frames may be read-only
     if image.shape[0] >= h and image.shape[1] >= w:
         small = F.interpolate(x, size=(h, w), mode="area")
     else:

@@ -80,6 +80,25 @@ def write_with(path: str | os.PathLike[str], write: Callable[[Path], Any]) -> Pa
     return Path(path)
 
 
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Exclusive advisory lock on `path` (POSIX), so two processes sharing a data folder build a
+    file once; elsewhere the atomic rename alone keeps races harmless."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def remove_leftovers(folder: str | os.PathLike[str], pattern: str = "*") -> int:
     """Remove temporary files and folders of processes that no longer run (a killed run's
     `.NAME.tmp-PID`), matching `pattern`; return how many went."""

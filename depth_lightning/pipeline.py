@@ -10,6 +10,7 @@ stage. Entry points stay thin; this module holds the order of things.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from depth_lightning.training import final_scores, fit_stage
 
 log = logging.getLogger("depth_lightning")
 
+STAGE_RECORD = "stage.json"  # <run>/<stage>/stage.json: a finished stage's best and metrics
+
 # A refining stage keeps the frozen stages below it in eval mode on purpose.
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 
@@ -48,6 +51,7 @@ class StageSpec:
     max_epochs: int
     builds_on: str | None = None
     ckpt: str | None = None  # given for this stage (by the next one): scored, not trained
+    origin: str = "model"  # where its model config lives (model, coarse_stage.model, ...)
 
 
 def plan_stages(cfg: DictConfig) -> list[StageSpec]:
@@ -55,6 +59,7 @@ def plan_stages(cfg: DictConfig) -> list[StageSpec]:
     entries = OmegaConf.to_container(cfg.stages, resolve=True) if cfg.get("stages") else None
     if not isinstance(entries, list) or not entries:
         raise DepthLightningError("stages: needs a list of stages, e.g. +experiment=coarse")
+    raw = OmegaConf.to_container(cfg.stages, resolve=False)
     specs: list[StageSpec] = []
     for i, entry in enumerate(entries):
         where = f"stages.{i}"
@@ -71,7 +76,10 @@ def plan_stages(cfg: DictConfig) -> list[StageSpec]:
         if given:
             specs[names.index(base)].ckpt = str(given)
         epochs = whole_number(entry.get("max_epochs"), f"{where}.max_epochs (trainer.max_epochs)")
-        specs.append(StageSpec(name, model, epochs, base))
+        source = raw[i].get("model") if isinstance(raw[i], dict) else None
+        origin = source[2:-1] if isinstance(source, str) and source.startswith("${") else \
+            f"{where}.model"
+        specs.append(StageSpec(name, model, epochs, base, origin=origin))
     return specs
 
 
@@ -108,14 +116,40 @@ def check_models(specs: list[StageSpec]) -> None:
     with torch.random.fork_rng(devices=[]):
         for spec in specs:
             base = list(chain) if spec.builds_on else None
-            module = build(spec.model, "model", name=spec.name, base=base)
+            try:
+                module = build(spec.model, "model", name=spec.name, base=base)
+                check_optimisation(module)
+            except DepthLightningError as e:  # name the setting where this stage's config is
+                text = str(e)
+                if text.startswith("model") and spec.origin != "model":
+                    text = spec.origin + text[len("model"):]
+                raise DepthLightningError(text) from None
             chain = [*(base or []), {"name": spec.name, "net": module.hparams.net}]
             del module
+
+
+def check_optimisation(module: Any) -> None:
+    """The optimiser and schedule of a stage build (on its network, for a one-step fit)."""
+    from depth_lightning.optim import build_optimizer, build_scheduler
+
+    opt = build_optimizer(module.net, module.hparams.optim)
+    build_scheduler(opt, module.hparams.scheduler, 1, 1)
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """The Trainer's settings (accelerator, devices, precision, ...) build, before any work."""
+    from depth_lightning.training import trainer_settings
+
+    build(trainer_settings(cfg, 1), "trainer", logger=False, enable_checkpointing=False)
 
 
 def mean_scores(dm: Any) -> dict[str, float]:
     """The paper's Mean baseline on the validation frames, scored in one batch."""
     batch = {"depth": dm.eval_targets(dm.val_idx)}
+    if not bool((batch["depth"] > 0).any()):
+        raise DepthLightningError(f"data: the {len(dm.val_idx)} validation frames of "
+                                  f"{dm.describe()} hold no valid depth (all 0, NaN, inf or "
+                                  f"negative in {dm.target})")
     metrics, _ = score([MeanPredictor(dm.depth_statistics()["mean_depth"])], [batch],
                        TRAINING_TARGET)
     return metrics["mean"]
@@ -136,30 +170,99 @@ def prepare(cfg: DictConfig) -> Any:
     return dm
 
 
-def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
-    """Train as configured and return the metrics.json content."""
+def resumed_config(cfg: DictConfig) -> tuple[DictConfig, bool]:
+    """The config to run, and whether it continues a run: with `resume=RUN_DIR` that run's
+    saved config (no overrides to repeat); a job restarted into its own folder (a requeued
+    SLURM job) continues too; else `cfg` as composed, starting afresh."""
     from depth_lightning.entry import user_path
 
     out_dir = Path(cfg.paths.output_dir)
-    specs = plan_stages(cfg)
-    check_given(specs, user_path)
-    check_models(specs)
-    dm = prepare(cfg)
-    # Inputs are checked: from here on the run folder fills up.
-    write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    metrics: dict[str, dict[str, float]] = {"mean": mean_scores(dm)}
+    if not cfg.get("resume"):
+        saved = out_dir / "config.yaml"
+        same = saved.is_file() and saved.read_text() == OmegaConf.to_yaml(cfg, resolve=True)
+        return cfg, same
+    run = user_path(cfg.resume)
+    composed = run / ".hydra" / "config.yaml"  # as composed, interpolations kept
+    if not ((run / "config.yaml").is_file() and composed.is_file()):
+        what = "does not exist" if not run.exists() else "is not a train run folder (no " \
+            "config.yaml and .hydra/config.yaml)"
+        raise DepthLightningError(f"resume: {run} {what}")
+    if run.resolve() != out_dir.resolve():  # run_dir (resolvers.py) chose a fresh folder
+        raise DepthLightningError(f"resume: {run} is not a train run folder (no config.yaml)")
+    try:
+        saved = OmegaConf.load(composed)
+    except Exception as e:
+        raise DepthLightningError(f"resume: {composed} is not readable "
+                                  f"({' '.join(str(e).split())})") from None
+    with open_dict(saved):
+        saved.paths.output_dir = str(out_dir)
+        saved.resume = None
+    return saved, True
+
+
+def check_resume_ckpt(path: str, spec: StageSpec) -> None:
+    """`ckpt_path=` (Lightning's resume of the last stage): a checkpoint of that stage and of
+    the same network."""
+    ckpt = load_checkpoint(path, spec.name, setting="ckpt_path")
+    saved, wanted = ckpt["hyper_parameters"].get("net", {}), spec.model.get("net", {})
+    diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if diff:
+        k = diff[0]
+        raise DepthLightningError(f"ckpt_path: {path} holds a different network ({k}: "
+                                  f"{saved.get(k)!r} there, {wanted.get(k)!r} here)")
+
+
+def run_stages(cfg: DictConfig, specs: list[StageSpec], dm: Any, resuming: bool
+               ) -> dict[str, dict[str, float]]:
+    """Score given stages, train the others in order (continuing a stopped one from its
+    last.ckpt when resuming); each finished stage leaves `<stage>/stage.json`."""
+    out_dir = Path(cfg.paths.output_dir)
     precision = resolve_precision(cfg.trainer.get("precision", "auto"))
+    metrics: dict[str, dict[str, float]] = {}
     best: dict[str, str] = {}
     for i, spec in enumerate(specs):
+        record = out_dir / spec.name / STAGE_RECORD
         if spec.ckpt:  # given: scored as it is
             metrics[spec.name] = final_scores(load_stage(spec.ckpt), dm, precision)
             best[spec.name] = spec.ckpt
             continue
+        if resuming and record.is_file():  # finished before the run stopped
+            done = json.loads(record.read_text())
+            best[spec.name], metrics[spec.name] = done["best"], done["metrics"]
+            continue
+        last = out_dir / spec.name / "checkpoints" / "last.ckpt"
+        start = str(last) if resuming and last.is_file() else \
+            (cfg.get("ckpt_path") if i == len(specs) - 1 else None)
         with open_dict(cfg):
             cfg.stage = {"name": spec.name, "dir": str(out_dir / spec.name)}
-        resume = cfg.get("ckpt_path") if i == len(specs) - 1 else None
         best[spec.name], metrics[spec.name] = fit_stage(
-            cfg, spec.model, dm, spec.max_epochs, best.get(spec.builds_on), resume)
+            cfg, spec.model, dm, spec.max_epochs, best.get(spec.builds_on), start)
+        if rank_zero_only.rank == 0:
+            write_json(record, {"best": best[spec.name], "metrics": metrics[spec.name]})
+    return metrics
+
+
+def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Train as configured (or continue a stopped run) and return the metrics.json content."""
+    from depth_lightning.entry import user_path
+
+    cfg, resuming = resumed_config(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    if resuming and (out_dir / "metrics.json").is_file():
+        print(f"{out_dir} has finished: metrics.json is there; nothing to resume")
+        return json.loads((out_dir / "metrics.json").read_text())
+    specs = plan_stages(cfg)
+    check_given(specs, user_path)
+    if cfg.get("ckpt_path"):
+        check_resume_ckpt(str(user_path(cfg.ckpt_path)), specs[-1])
+    check_models(specs)
+    check_trainer(cfg)
+    dm = prepare(cfg)
+    mean = mean_scores(dm)  # refuses data without a valid depth
+    # Inputs are checked: from here on the run folder fills up.
+    if not resuming:
+        write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    metrics = {"mean": mean, **run_stages(cfg, specs, dm, resuming)}
     if rank_zero_only.rank == 0:  # DDP: one process writes the results
         # keys sorted within each column, as metrics.json has always been written
         write_json(out_dir / "metrics.json", {c: dict(sorted(v.items())) for c, v in

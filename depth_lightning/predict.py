@@ -29,14 +29,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
 from depth_lightning.checkpoints import load_stage
-from depth_lightning.entry import required, resolve_device, run_task, user_path
+from depth_lightning.entry import hydra_main, required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import network_input, upsample_to_frame
 from depth_lightning.io import write_with
@@ -234,7 +233,7 @@ def run(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+@hydra_main("predict")
 def main(cfg: DictConfig) -> None:
     run_task(cfg, run)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.io import write_text
+from depth_lightning.viz import read_epoch_csv
 
 STAGES = {"coarse": "Coarse", "fine": "Coarse+Fine"}
 # (csv column, the seed's row name)
@@ -76,16 +77,6 @@ def _float(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if math.isfinite(x) else None
-
-
-def read_epochs(path: Path) -> list[dict[str, float]]:
-    """Rows of an epochs.csv, numeric cells only."""
-    with open(path, newline="") as f:
-        rows = []
-        for row in csv.DictReader(f):
-            rows.append({k: v for k, v in ((k, _float(v)) for k, v in row.items() if k)
-                         if v is not None})
-    return rows
 
 
 def best_epoch(rows: list[dict[str, float]]) -> dict[str, float] | None:
@@ -147,7 +138,7 @@ def read_run(run: Path, label: str) -> Source:
     notes = []
     for stage in STAGES:
         csv_path = run / stage / "epochs.csv"
-        rows = read_epochs(csv_path) if csv_path.is_file() else []
+        rows = read_epoch_csv(csv_path) if csv_path.is_file() else []
         best = best_epoch(rows)
         stage_metrics = metrics.get(stage) if isinstance(metrics, dict) else None
         if not stage_metrics and not rows:

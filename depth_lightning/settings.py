@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from depth_lightning.errors import DepthLightningError
@@ -33,3 +34,27 @@ def number(value: Any, setting: str, minimum: float | None = None) -> float:
     if minimum is not None and x < minimum:
         raise DepthLightningError(f"{setting}: must be at least {minimum:g}, got {x:g}")
     return x
+
+
+def mapping(value: Any, setting: str, example: str) -> dict:
+    """`value` as a dict, else a one-line error saying that `setting` is a group of settings
+    (e.g. `data.split=all` where `data.split.kind=all` was meant)."""
+    from collections.abc import Mapping
+
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise DepthLightningError(f"{setting}: is a group of settings, not {value!r}; set one of "
+                              f"them, e.g. {example}")
+
+
+def writable(folder: Path, setting: str) -> Path:
+    """`folder` exists (created if need be) and can be written to, else a one-line error."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DepthLightningError(f"{setting}: cannot create {folder} ({e.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DepthLightningError(f"{setting}: {folder} is not writable")
+    return folder

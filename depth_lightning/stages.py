@@ -11,6 +11,7 @@ loading, and a checkpoint carries the frozen networks too: it reloads without it
 from __future__ import annotations
 
 import logging
+import math
 from copy import deepcopy
 from typing import Any
 
@@ -29,6 +30,7 @@ from depth_lightning.optim import build_optimizer, build_scheduler
 from depth_lightning.plugins import build, check_log_depth, check_loss
 from depth_lightning.protocols import TRAINING_TARGET
 from depth_lightning.scoring import update_metrics
+from depth_lightning.settings import mapping
 
 HEAD_INITS = ("default", "mean_map")
 
@@ -86,6 +88,12 @@ class DepthStage(L.LightningModule):
         if head_init not in HEAD_INITS:
             raise DepthLightningError(f"model.head_init: {head_init!r} is not one of "
                                       f"{HEAD_INITS}")
+        net, loss, optim, scheduler = (
+            mapping(value, f"model.{key}", example) for value, key, example in (
+                (net, "net", "model.net._target_=my.Net"),
+                (loss, "loss", "model.loss.lam=0.5"),
+                (optim, "optim", "model.optim.momentum=0.9"),
+                (scheduler, "scheduler", "model.scheduler.name=cosine")))
         state = None
         if base_ckpt:
             ckpt = load_checkpoint(base_ckpt, setting="model.base_ckpt")
@@ -231,11 +239,30 @@ class DepthStage(L.LightningModule):
         opt = build_optimizer(self.net, self.hparams.optim)
         if self.hparams.scheduler.get("name") == "none":
             return opt
-        sched = build_scheduler(opt, self.hparams.scheduler,
-                                int(self.trainer.estimated_stepping_batches),
+        sched = build_scheduler(opt, self.hparams.scheduler, self._total_steps(),
                                 int(getattr(self.trainer, "check_val_every_n_epoch", None) or 1))
         return {"optimizer": opt, "lr_scheduler": sched}
 
+    def _total_steps(self) -> int:
+        """Optimiser steps of the whole fit, as Lightning's estimate counts them, but from the
+        data module's split: asking Lightning would build the training loader before a resumed
+        fit has restored where it stopped."""
+        t = self.trainer
+        dm = t.datamodule
+        if t.max_steps is not None and t.max_steps > 0:
+            return int(t.max_steps)
+        if dm is None or getattr(dm, "train_idx", None) is None:
+            return int(t.estimated_stepping_batches)
+        batches = math.ceil(math.ceil(len(dm.train_idx) / t.world_size) / dm.batch_size)
+        limit = t.limit_train_batches
+        if isinstance(limit, int):
+            batches = min(batches, limit)
+        elif limit is not None and limit < 1.0:
+            batches = int(batches * limit)
+        return max(1, math.ceil(batches / t.accumulate_grad_batches) * max(t.max_epochs, 1))
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        dm = self.trainer.datamodule if self._trainer is not None else None
         checkpoint["depth_lightning"] = {"stage": self.name, "format": CHECKPOINT_FORMAT,
-                                         "columns": list(self.columns)}
+                                         "columns": list(self.columns),
+                                         "data": getattr(dm, "settings", None)}

@@ -6,14 +6,14 @@ install too) and hands it to depth_lightning.pipeline.
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
+from depth_lightning.entry import hydra_main
 from depth_lightning.pipeline import main as run_job
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra_main("train")
 def main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
 

@@ -49,11 +49,17 @@ def build_trainer(cfg: DictConfig, max_epochs: int) -> L.Trainer:
     callbacks = [build(c, f"callbacks.{k}") for k, c in _entries(cfg.get("callbacks"))]
     loggers = [lg for k, c in _entries(cfg.get("logger"))
                if (lg := start_logger(k, c, cfg)) is not None]
+    return build(trainer_settings(cfg, max_epochs), "trainer", callbacks=callbacks,
+                 logger=loggers or False)
+
+
+def trainer_settings(cfg: DictConfig, max_epochs: int) -> dict:
+    """The Trainer's config for a stage of `max_epochs` epochs (precision `auto` resolved)."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"))
     trainer_cfg["max_epochs"] = max_epochs
-    trainer_cfg["default_root_dir"] = str(cfg.stage.dir)
-    return build(trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    trainer_cfg["default_root_dir"] = str(cfg.stage.dir or cfg.paths.output_dir)
+    return trainer_cfg
 
 
 def final_scores(module: Any, dm: Any, precision: Any, device: Any = "cpu") -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import matplotlib
@@ -15,10 +16,24 @@ from depth_lightning.io import write_with  # noqa: E402
 
 
 def read_epoch_csv(path: str | Path) -> list[dict[str, float]]:
-    """Rows of an epochs.csv as floats (empty cells dropped)."""
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(f)]
+    """Rows of an epochs.csv, numeric cells only (empty or other cells dropped); a file that is
+    not text CSV is one DepthLightningError naming it."""
+    from depth_lightning.errors import DepthLightningError
+
+    def number(v: str | None) -> float | None:
+        try:
+            x = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DepthLightningError(f"{path}: not a text CSV file ({e})") from None
+    return [{k: x for k, x in ((k, number(v)) for k, v in row.items() if k) if x is not None}
+            for row in rows]
 
 
 def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: str = "") -> None:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from depth_lightning.errors import DepthLightningError
 from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
 
 
@@ -111,7 +112,7 @@ def test_default_start_leaves_the_initialisation_alone():
     before = {k: v.clone() for k, v in net.state_dict().items()}
     net.post_init()
     assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
-    with pytest.raises(ValueError, match="model.net.start"):
+    with pytest.raises(DepthLightningError, match="model.net.start"):
         FineNet(start="residual?")
 
 

@@ -74,7 +74,7 @@ def test_flip_mirrors_image_and_depth_together():
     for _ in range(20):
         p = t.params(depth.shape)
         x0, y0 = p["crop"]
-        t.params = lambda hw, p=p: p  # replay these parameters
+        t.params = lambda hw, generator=None, p=p: p  # replay these parameters
         out, target = t(img, depth)
         crop = img[y0:y0 + 228, x0:x0 + 304]
         if p["flip"]:
@@ -97,8 +97,8 @@ def test_random_crops_stay_inside_the_frame():
 def test_rotation_marks_pixels_from_outside_invalid():
     img, depth = frame()
     t = JointTransform(train=True, augment=Augment(rotate=5.0))
-    t.params = lambda hw: {"scale": 1.0, "angle": 5.0, "flip": False, "crop": (0, 0),
-                           "color": None}
+    t.params = lambda hw, generator=None: {"scale": 1.0, "angle": 5.0, "flip": False,
+                                           "crop": (0, 0), "color": None}
     _, target = t(img, depth)
     assert target[0, 0, 0] == 0 or target[0, -1, -1] == 0 or target[0, 0, -1] == 0
     assert (target > 0).float().mean() > 0.9
@@ -123,3 +123,14 @@ def test_color_multiplies_each_channel():
     factors = 0.8 + torch.rand(3) * 0.4
     expected = (100 * factors).round().to(torch.uint8)
     assert torch.equal(out[:, 0, 0], expected) and (out == out[:, :1, :1]).all()
+
+
+def test_the_draw_comes_from_the_generator_given():
+    from depth_lightning.data.sampling import frame_generator
+
+    t = JointTransform(train=True, augment=Augment(flip=True, rotate=5.0, color=(0.8, 1.2)))
+    a = t.params((240, 320), frame_generator(0, 3, 17))
+    torch.manual_seed(123)  # the global random state plays no part
+    b = t.params((240, 320), frame_generator(0, 3, 17))
+    assert a == b
+    assert t.params((240, 320), frame_generator(0, 4, 17)) != a, "another epoch, another draw"

@@ -173,7 +173,7 @@ def step_rate(images: torch.Tensor, depth: torch.Tensor, fast: bool, steps: int,
     return images.shape[0] / timed(step, steps, 1, device)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m depth_lightning.bench.loader",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--path", help="an NYU-layout labeled file (default: generated)")
@@ -186,77 +186,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3, help="training steps to time")
     p.add_argument("--workers", default="auto", help="loader workers (default: the module's)")
     p.add_argument("--no-train", action="store_true", help="time the loader only")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def data_file(args: argparse.Namespace, data_dir: Path) -> Path:
+    """The file to read: --path, a fake V2 file of noise, or a generated SynthRooms file."""
+    if args.path:
+        return Path(args.path)
+    t = time.perf_counter()
+    if args.fake_frames:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / f"fake_v2_{args.fake_frames}.mat"
+        if not path.exists():
+            write_fake_v2(path, args.fake_frames)
+            print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in "
+                  f"{time.perf_counter() - t:.0f} s")
+        return path
+    from depth_lightning.data.synthrooms import ensure_synthrooms
+
+    path = ensure_synthrooms(data_dir, n_frames=args.frames, seed=0)
+    print(f"SynthRooms: {args.frames} frames in {time.perf_counter() - t:.0f} s")
+    return path
+
+
+def measure_loader(args: argparse.Namespace, path: Path, data_dir: Path
+                   ) -> tuple[DepthDataModule, float]:
+    """Build the cache, time the loader and print its rate and the peak memory."""
+    dm = data_module(path, data_dir, args.batch_size, args.workers)
+    sampler = RssSampler()
+    t = time.perf_counter()
+    dm.prepare_data()
+    dm.setup("fit")
+    build_s, rss_cache = time.perf_counter() - t, peak_rss_mb()
+    print(f"data: {path} ({path.stat().st_size / 1e9:.2f} GB, {len(dm.cache)} frames); cache "
+          f"ready in {build_s:.1f} s at {dm.cache.root}")
+    n_workers = dm._workers()
+    rate, frames = loader_rate(dm, args.batches)
+    import gc
+
+    gc.collect()
+    time.sleep(0.2)  # let the loader's workers exit, so RUSAGE_CHILDREN includes them
+    own, child = peak_rss_mb()
+    split = sampler.stop()
+    print(f"loader: {rate:8.1f} frames/s  ({frames} frames, batch {args.batch_size}, "
+          f"{n_workers} worker{'s' if n_workers != 1 else ''}, train transforms)")
+    print(f"peak RSS: this process {own:.0f} MB (after the cache build {rss_cache[0]:.0f} "
+          f"MB), largest child {child:.0f} MB")
+    if sampler.available:
+        print(f"  this process, sampled peaks: anonymous {split['RssAnon']} MB, file-backed "
+              f"{split['RssFile']} MB (memory-mapped cache pages and libraries)")
+    return dm, rate
+
+
+def compare_with_training(dm: DepthDataModule, rate: float, args: argparse.Namespace) -> int:
+    """The training step's rate in fp32 and with the fast defaults, against the loader's."""
+    batch = next(iter(dm._loader(dm.train_idx, True, args.batch_size)))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        reuse_freed_memory()  # as training sets the allocator up (cpu_allocator=reuse)
+    fp32 = step_rate(batch["image"], batch["depth"], False, args.steps, device)
+    fast_name = ("bf16 autocast + " if native_bf16() else "fp32 (no native bf16) + ") + \
+        "channels_last"
+    fast = step_rate(batch["image"], batch["depth"], True, args.steps, device)
+    print(f"train step (coarse, {device.type}, {torch.get_num_threads()} threads):")
+    print(f"  fp32                        : {fp32:8.1f} frames/s  (loader / step = "
+          f"{rate / fp32:.1f}x)")
+    print(f"  {fast_name:<28}: {fast:8.1f} frames/s  (loader / step = {rate / fast:.1f}x)")
+    ratio = rate / max(fp32, fast)
+    verdict = "OK" if ratio >= REQUIRED_RATIO else "TOO SLOW"
+    print(f"loader / fastest step = {ratio:.1f}x (required >= {REQUIRED_RATIO:.0f}x): {verdict}")
+    return 0 if ratio >= REQUIRED_RATIO else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-    tmp = None
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="bench-"))
-    if not args.data_dir:
-        tmp = data_dir
     try:
-        if args.path:
-            path = Path(args.path)
-        elif args.fake_frames:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            path = data_dir / f"fake_v2_{args.fake_frames}.mat"
-            if not path.exists():
-                t = time.perf_counter()
-                write_fake_v2(path, args.fake_frames)
-                print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in "
-                      f"{time.perf_counter() - t:.0f} s")
-        else:
-            from depth_lightning.data.synthrooms import ensure_synthrooms
-
-            t = time.perf_counter()
-            path = ensure_synthrooms(data_dir, n_frames=args.frames, seed=0)
-            print(f"SynthRooms: {args.frames} frames in {time.perf_counter() - t:.0f} s")
-        dm = data_module(path, data_dir, args.batch_size, args.workers)
-        sampler = RssSampler()
-        t = time.perf_counter()
-        dm.prepare_data()
-        dm.setup("fit")
-        build = time.perf_counter() - t
-        rss_cache = peak_rss_mb()
-        size_gb = path.stat().st_size / 1e9
-        print(f"data: {path} ({size_gb:.2f} GB, {len(dm.cache)} frames); cache ready in "
-              f"{build:.1f} s at {dm.cache.root}")
-        n_workers = dm._workers()
-        rate, frames = loader_rate(dm, args.batches)
-        import gc
-
-        gc.collect()
-        time.sleep(0.2)  # let the loader's workers exit, so RUSAGE_CHILDREN includes them
-        own, child = peak_rss_mb()
-        split = sampler.stop()
-        print(f"loader: {rate:8.1f} frames/s  ({frames} frames, batch {args.batch_size}, "
-              f"{n_workers} worker{'s' if n_workers != 1 else ''}, train transforms)")
-        print(f"peak RSS: this process {own:.0f} MB (after the cache build {rss_cache[0]:.0f} "
-              f"MB), largest child {child:.0f} MB")
-        if sampler.available:
-            print(f"  this process, sampled peaks: anonymous {split['RssAnon']} MB, file-backed "
-                  f"{split['RssFile']} MB (memory-mapped cache pages and libraries)")
-        if args.no_train:
-            return 0
-        batch = next(iter(dm._loader(dm.train_idx, True, args.batch_size)))
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if device.type == "cpu":
-            reuse_freed_memory()  # as training sets the allocator up (cpu_allocator=reuse)
-        fp32 = step_rate(batch["image"], batch["depth"], False, args.steps, device)
-        fast_name = ("bf16 autocast + " if native_bf16() else "fp32 (no native bf16) + ") + \
-            "channels_last"
-        fast = step_rate(batch["image"], batch["depth"], True, args.steps, device)
-        print(f"train step (coarse, {device.type}, {torch.get_num_threads()} threads):")
-        print(f"  fp32                        : {fp32:8.1f} frames/s  (loader / step = "
-              f"{rate / fp32:.1f}x)")
-        print(f"  {fast_name:<28}: {fast:8.1f} frames/s  (loader / step = {rate / fast:.1f}x)")
-        ratio = rate / max(fp32, fast)
-        verdict = "OK" if ratio >= REQUIRED_RATIO else "TOO SLOW"
-        print(f"loader / fastest step = {ratio:.1f}x (required >= {REQUIRED_RATIO:.0f}x): "
-              f"{verdict}")
-        return 0 if ratio >= REQUIRED_RATIO else 1
+        dm, rate = measure_loader(args, data_file(args, data_dir), data_dir)
+        return 0 if args.no_train else compare_with_training(dm, rate, args)
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not args.data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ Batches are dicts: `image` uint8 (B,3,228,304), `depth` float32 (B,1,55,74) in m
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,28 +29,45 @@ from depth_lightning.data.cache import (
     cache_dir_for,
     run_cache,
 )
+from depth_lightning.data.sampling import EpochSampler, frame_generator
 from depth_lightning.data.splits import make_split
 from depth_lightning.data.transforms import Augment, JointTransform, sampling_grid
 from depth_lightning.errors import DataError, DepthLightningError
 from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.io import file_lock
 from depth_lightning.plugins import build
-from depth_lightning.settings import whole_number
+from depth_lightning.settings import mapping, number, whole_number
 
 log = logging.getLogger(__name__)
 
 TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}
 
 
+class ResumableLoader(DataLoader):
+    """The training loader. Its position is restored by depth_lightning.resume.ResumeState (the
+    sampler continues where a checkpoint stopped); these two methods tell Lightning that the
+    loader is resumable, so it does not warn that it is not."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
 class FrameDataset(Dataset):
     """Frames `indices` of a cache, transformed; the cache is memory-mapped lazily per process
-    (pickling a memmap would copy the whole array into every worker)."""
+    (pickling a memmap would copy the whole array into every worker). Item keys are positions,
+    or ``(position, epoch)`` from the training sampler: then the augmentation is drawn from
+    (seed, epoch, frame) alone."""
 
     def __init__(self, cache_root: str | Path, indices: np.ndarray, transform: JointTransform,
-                 target: str = "depths") -> None:
+                 target: str = "depths", seed: int = 0) -> None:
         self.cache_root = Path(cache_root)
         self.indices = np.asarray(indices, dtype=np.int64)
         self.transform = transform
         self.key = TARGETS[target]
+        self.seed = seed
         self._cache: FrameCache | None = None
 
     def __len__(self) -> int:
@@ -65,27 +82,36 @@ class FrameDataset(Dataset):
             self._cache = FrameCache.open(self.cache_root)
         return self._cache
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        i, epoch = key if isinstance(key, tuple) else (key, None)
         idx = int(self.indices[i])
-        image, depth = self.transform(self.cache.images[idx], getattr(self.cache, self.key)[idx])
+        generator = None if epoch is None else frame_generator(self.seed, epoch, idx)
+        image, depth = self.transform(self.cache.images[idx], getattr(self.cache, self.key)[idx],
+                                      generator)
         return {"image": image, "depth": depth, "index": idx}
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock: two runs on one data folder build a cache once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def augment_settings(aug: dict) -> Augment:
+    """The `data.augment` settings, checked: flip a bool, rotate a number of degrees, scale and
+    colour null or [min, max]."""
+    for key in ("scale", "color"):
+        if aug.get(key) is not None:
+            pair = aug[key]
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise DepthLightningError(f"data.augment.{key}: must be null or [min, max], "
+                                          f"got {pair!r}")
+            lo, hi = (number(x, f"data.augment.{key}", minimum=0.0) for x in pair)
+            if lo > hi:
+                raise DepthLightningError(f"data.augment.{key}: min {lo:g} is above max {hi:g}")
+            aug[key] = (lo, hi)
+    aug["rotate"] = number(aug.get("rotate", 0.0), "data.augment.rotate", minimum=0.0)
+    if not isinstance(aug.get("flip", False), bool):
+        raise DepthLightningError(f"data.augment.flip: must be true or false, got "
+                                  f"{aug['flip']!r}")
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: the atomic rename alone keeps races safe
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        return Augment(**aug)
+    except TypeError as e:
+        raise DepthLightningError(f"data.augment: {e}") from None
 
 
 class DepthDataModule(L.LightningDataModule):
@@ -99,29 +125,43 @@ class DepthDataModule(L.LightningDataModule):
         batch_size, eval_batch_size: frames per training / validation batch.
         num_workers: loader processes, or ``auto``; pin_memory: bool or ``auto``.
         cache_dir: where frame caches live; cache_workers: processes that build one.
+        seed: seed of the training order and augmentation (None: one is drawn and kept).
         source_settings: the data config's user-facing settings that `source` interpolates
             (`data.path`, `data.root`, ...); the module itself does not use them.
     """
 
     def __init__(self, source: dict, target: str, split: dict, augment: dict, batch_size: int,
                  eval_batch_size: int | None, num_workers: int | str, pin_memory: bool | str,
-                 cache_dir: str, cache_workers: int, **source_settings: Any) -> None:
+                 cache_dir: str, cache_workers: int, seed: int | None = None,
+                 **source_settings: Any) -> None:
         super().__init__()
+        # what rebuilds this module (saved in checkpoints: evaluate scores the data trained on)
+        self.settings = {"_target_": f"{type(self).__module__}.{type(self).__qualname__}",
+                         "_recursive_": False, "_convert_": "all", "source": source,
+                         "target": target, "split": split, "augment": augment,
+                         "batch_size": batch_size, "eval_batch_size": eval_batch_size,
+                         "num_workers": num_workers, "pin_memory": pin_memory,
+                         "cache_dir": cache_dir, "cache_workers": cache_workers, "seed": seed,
+                         **source_settings}
         if target not in TARGETS:
             raise DataError(f"data.target: must be one of {tuple(TARGETS)}, got {target!r}")
-        self.source_cfg = dict(source)
+        self.source_cfg = mapping(source, "data.source", "data.source._target_=my.Frames")
         self.target = target
-        self.split_cfg = dict(split)
-        aug = {k: tuple(v) if k in ("scale", "color") and v is not None else v
-               for k, v in dict(augment).items()}
-        self.augment = Augment(**aug)
+        self.split_cfg = mapping(split, "data.split", f"data.split.kind={split}")
+        self.augment = augment_settings(mapping(augment, "data.augment",
+                                                "data.augment.rotate=5"))
         self.batch_size = whole_number(batch_size, "data.batch_size")
-        self.eval_batch_size = whole_number(eval_batch_size or batch_size, "data.eval_batch_size")
+        self.eval_batch_size = whole_number(batch_size if eval_batch_size is None else
+                                            eval_batch_size, "data.eval_batch_size")
         self.num_workers = num_workers if num_workers == "auto" else \
             whole_number(num_workers, "data.num_workers", minimum=0)
         self.pin_memory = pin_memory
         self.cache_root = Path(cache_dir)
         self.cache_workers = int(cache_workers)
+        self.seed = secrets.randbelow(2**31) if seed is None else \
+            whole_number(seed, "seed", minimum=0)
+        self._resume: tuple[int, int] | None = None  # (epoch, batches done) to continue at
+        self._train_sampler: EpochSampler | None = None  # of the current fit
         self._source: Sequence[dict] | None = None
         self.cache: FrameCache | None = None
         self._run_cache: FrameCache | None = None
@@ -148,7 +188,7 @@ class DepthDataModule(L.LightningDataModule):
             if self._run_cache is None:
                 self._run_cache = run_cache(self.source, self.cache_root, self.cache_workers)
             return self._run_cache
-        with _lock(dest.with_name(dest.name + ".lock")):
+        with file_lock(dest.with_name(dest.name + ".lock")):
             try:
                 return build_cache(self.source, dest, workers=self.cache_workers)
             except CorruptCache as e:
@@ -157,6 +197,7 @@ class DepthDataModule(L.LightningDataModule):
                 return build_cache(self.source, dest, workers=self.cache_workers)
 
     def setup(self, stage: str | None = None) -> None:
+        self._resume, self._train_sampler = None, None  # a new fit: no position of an old one
         if self.cache is not None:
             return
         self.cache = self._open_cache()
@@ -189,18 +230,38 @@ class DepthDataModule(L.LightningDataModule):
 
     def _loader(self, indices: np.ndarray, train: bool, batch_size: int) -> DataLoader:
         ds = FrameDataset(self.cache.root, indices, JointTransform(train, self.augment),
-                          self.target)
+                          self.target, self.seed)
+        sampler = None
+        if train:
+            sampler = self._train_sampler = EpochSampler(len(indices), self.seed)
+            if self._resume is not None:
+                epoch, batches = self._resume
+                sampler.resume_at(epoch, batches * batch_size)
+                self._resume = None
         workers = self._workers()
         pin = torch.cuda.is_available() if self.pin_memory == "auto" else bool(self.pin_memory)
-        return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=False,
-                          num_workers=workers, pin_memory=pin,
-                          persistent_workers=workers > 0)
+        # Its own generator: creating an iterator never draws from the global random state,
+        # which a resumed run must find as the checkpoint left it.
+        return (ResumableLoader if train else DataLoader)(
+            ds, batch_size=batch_size, sampler=sampler, drop_last=False,
+            num_workers=workers, pin_memory=pin, persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_idx, True, self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_idx, False, self.eval_batch_size)
+
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """The next training loader continues at `epoch` after its first `batches` batches,
+        where a checkpoint stopped (depth_lightning.callbacks.ResumeState)."""
+        per_epoch = -(-len(self.train_idx) // self.batch_size)
+        epoch, batches = (epoch + 1, 0) if batches >= per_epoch else (epoch, batches)
+        if self._train_sampler is not None:  # this fit's loader exists: it continues there
+            self._train_sampler.resume_at(epoch, batches * self.batch_size)
+        else:
+            self._resume = (epoch, batches)
 
     # -- statistics -------------------------------------------------------------------------
     def eval_targets(self, indices: np.ndarray, chunk: int = 256) -> torch.Tensor:

@@ -74,8 +74,9 @@ class JointTransform:
         self.train = train
         self.augment = augment or Augment()
 
-    def params(self, src_hw: tuple[int, int]) -> dict:
-        """Draw one set of random parameters (torch's RNG: seeded per DataLoader worker)."""
+    def params(self, src_hw: tuple[int, int], generator: torch.Generator | None = None) -> dict:
+        """Draw one set of random parameters from `generator` (the training sampler gives each
+        frame of each epoch its own, so the draw depends on neither worker nor resume)."""
         H, W = src_hw
         ch, cw = INPUT_SIZE
         aug = self.augment
@@ -83,7 +84,7 @@ class JointTransform:
             return {"scale": 1.0, "angle": 0.0, "flip": False, "crop": ((W - cw) / 2,
                                                                          (H - ch) / 2),
                     "color": None}
-        r = torch.rand(6).tolist()
+        r = torch.rand(6, generator=generator).tolist()
         s = 1.0 if aug.scale is None else aug.scale[0] + r[0] * (aug.scale[1] - aug.scale[0])
         angle = (2 * r[1] - 1) * aug.rotate if aug.rotate else 0.0
         # Integer crop offsets, so an unaugmented training crop copies pixels exactly.
@@ -92,12 +93,13 @@ class JointTransform:
         color = None
         if aug.color is not None:
             lo, hi = aug.color
-            color = (lo + torch.rand(3) * (hi - lo)).tolist()
+            color = (lo + torch.rand(3, generator=generator) * (hi - lo)).tolist()
         return {"scale": s, "angle": angle, "flip": flip, "crop": crop, "color": color}
 
-    def __call__(self, image: np.ndarray, depth: np.ndarray) -> tuple[Tensor, Tensor]:
+    def __call__(self, image: np.ndarray, depth: np.ndarray,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         src_hw = depth.shape[:2]
-        p = self.params(src_hw)
+        p = self.params(src_hw, generator)
         img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         dep = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None, None]
         identity = p["scale"] == 1.0 and p["angle"] == 0.0 and float(p["crop"][0]).is_integer() \

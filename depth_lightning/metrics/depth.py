@@ -88,8 +88,9 @@ class DepthMetrics(Metric):
         """``{prefix + key: mean over images}``, float64; ``nan`` (with a warning) if no image
         with a valid pixel was seen."""
         if int(self.n_images) == 0:
-            rank_zero_warn(f"{type(self).__name__} ({', '.join(self.metric_keys)}): no image with a "
-                           "valid pixel was seen; returning nan.", UserWarning)
+            keys = ", ".join(self.metric_keys)
+            rank_zero_warn(f"{type(self).__name__} ({keys}): no image with a valid pixel was "
+                           "seen; returning nan.", UserWarning)
         sums = {k: getattr(self, f"{k}_sum_value") for k in self.metric_keys}
         return {self.prefix + k: v for k, v in _depth_metrics_compute(sums, self.n_images).items()}
 

@@ -94,6 +94,33 @@ def _as_bhw(x: Tensor, name: str) -> Tensor:
     raise ValueError(f"{name} must be shaped (B, H, W) or (B, 1, H, W), got {tuple(x.shape)}")
 
 
+def _checked_inputs(pred: Tensor, target: Tensor, mask: Tensor | None
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """(pred, target, bool mask) as (B, H, W) tensors of one shape, or a ValueError."""
+    pred = _as_bhw(pred, "pred").detach()
+    target = _as_bhw(target, "target").detach()
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)} "
+            "(after dropping a singleton channel dimension)"
+        )
+    if pred.device != target.device:
+        raise ValueError(f"pred is on {pred.device} but target is on {target.device}")
+    if not (pred.is_floating_point() and target.is_floating_point()):
+        raise ValueError(
+            f"pred and target must be floating point depths in metres, got {pred.dtype} and "
+            f"{target.dtype}"
+        )
+    if mask is None:
+        return pred, target, target > 0
+    mask = _as_bhw(mask, "mask").detach()
+    if mask.shape != target.shape:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} differs from target shape {tuple(target.shape)}"
+        )
+    return pred, target, mask if mask.dtype == torch.bool else mask != 0
+
+
 def per_image_errors(
     pred: Tensor,
     target: Tensor,
@@ -140,30 +167,7 @@ def per_image_errors(
     if unknown:
         raise ValueError(f"unknown metric key(s) {unknown}; choose from {list(METRIC_KEYS)}")
 
-    pred = _as_bhw(pred, "pred").detach()
-    target = _as_bhw(target, "target").detach()
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)} "
-            "(after dropping a singleton channel dimension)"
-        )
-    if pred.device != target.device:
-        raise ValueError(f"pred is on {pred.device} but target is on {target.device}")
-    if not (pred.is_floating_point() and target.is_floating_point()):
-        raise ValueError(
-            f"pred and target must be floating point depths in metres, got {pred.dtype} and "
-            f"{target.dtype}"
-        )
-    if mask is None:
-        mask = target > 0
-    else:
-        mask = _as_bhw(mask, "mask").detach()
-        if mask.shape != target.shape:
-            raise ValueError(
-                f"mask shape {tuple(mask.shape)} differs from target shape {tuple(target.shape)}"
-            )
-        mask = mask if mask.dtype == torch.bool else mask != 0
-
+    pred, target, mask = _checked_inputs(pred, target, mask)
     mask = mask.to(target.device)
     batch = target.shape[0]
     pixels = target[0].numel() if batch else 0

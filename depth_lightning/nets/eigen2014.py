@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import OUTPUT_SIZE
+from depth_lightning.settings import number, whole_number
 
 FINE_STARTS = ("default", "identity")
 
@@ -28,6 +30,10 @@ class CoarseNet(nn.Module):
     def __init__(self, coarse5_pool: bool = True, dropout: float = 0.5,
                  coarse6_units: int = 4096) -> None:
         super().__init__()
+        coarse6_units = whole_number(coarse6_units, "model.net.coarse6_units")
+        dropout = number(dropout, "model.net.dropout", minimum=0.0)
+        if dropout >= 1:
+            raise DepthLightningError(f"model.net.dropout: must be below 1, got {dropout:g}")
         self.coarse1 = nn.Conv2d(3, 96, kernel_size=11, stride=4)  # 228x304 -> 55x74
         self.coarse2 = nn.Conv2d(96, 256, kernel_size=5, padding=2)
         self.coarse3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
@@ -82,7 +88,7 @@ class FineNet(nn.Module):
     def __init__(self, start: str = "default") -> None:
         super().__init__()
         if start not in FINE_STARTS:
-            raise ValueError(f"model.net.start: {start!r} is not one of {FINE_STARTS}")
+            raise DepthLightningError(f"model.net.start: {start!r} is not one of {FINE_STARTS}")
         self.start = start
         self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # 228x304 -> 110x148
         self.fine3 = nn.Conv2d(64, 64, kernel_size=5, padding=2)

@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from depth_lightning.data.nyu import NYULabeled
-from depth_lightning.data.synthrooms.writer import GENERATOR_VERSION, ensure_synthrooms
-from depth_lightning.settings import whole_number
+from depth_lightning.data.synthrooms.writer import (
+    GENERATOR_VERSION,
+    ensure_synthrooms,
+    synthrooms_path,
+)
+from depth_lightning.settings import whole_number, writable
 
 
 class SynthRooms(NYULabeled):
@@ -19,6 +23,9 @@ class SynthRooms(NYULabeled):
     def __init__(self, frames: int, seed: int, data_dir: str | Path) -> None:
         frames = whole_number(frames, "data.source.frames")
         seed = whole_number(seed, "data.source.seed", minimum=0)
+        path = synthrooms_path(data_dir, frames, seed)
+        if not path.is_file():
+            writable(Path(data_dir), "paths.data_dir")
         super().__init__(ensure_synthrooms(data_dir, frames, seed), version="v2")
         self.frames, self.seed = frames, seed
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from depth_lightning.geometry import FRAME_SIZE, NYU_INTRINSICS
-from depth_lightning.io import atomic_path
+from depth_lightning.io import atomic_path, file_lock, remove_leftovers
 
 from .frames import GENERATOR_VERSION, frame_plan, render_stored
 
@@ -209,22 +209,6 @@ def generate(path: str | Path, n_frames: int = 2000, seed: int = 0, workers: int
 
 
 # -- the cache --------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _file_lock(lock_path: Path) -> Iterator[None]:
-    """Exclusive advisory lock (POSIX); elsewhere the atomic rename alone keeps races harmless."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def synthrooms_path(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0) -> Path:
     """Cache file name of a SynthRooms dataset: changes with the generator version."""
     return Path(cache_dir) / f"synthrooms_v{GENERATOR_VERSION}_n{n_frames}_s{seed}.mat"
@@ -240,7 +224,8 @@ def ensure_synthrooms(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(path.with_name(path.name + ".lock")):
+    with file_lock(path.with_name(path.name + ".lock")):
         if not path.exists():
+            remove_leftovers(path.parent, f".{path.name}")  # a killed generation's file
             generate(path, n_frames=n_frames, seed=seed)
     return path
