@@ -106,9 +106,16 @@ def load_stage(path: str | Path, setting: str = "ckpt_path",
     primitive hyper-parameters exactly as it was built for training (the same random draws),
     then given the saved weights.
     """
+    return stage_from_checkpoint(load_checkpoint(path, expect_stage, setting=setting), path,
+                                 setting)
+
+
+def stage_from_checkpoint(ckpt: dict, path: str | Path, setting: str = "ckpt_path"
+                          ) -> DepthStage:
+    """The stage of a checkpoint `load_checkpoint` returned, in eval mode (for callers that
+    also read the checkpoint's other entries, such as its data settings)."""
     from depth_lightning.stages import DepthStage
 
-    ckpt = load_checkpoint(path, expect_stage, setting=setting)
     stage = ckpt["depth_lightning"]["stage"]
     try:
         module = DepthStage(**ckpt["hyper_parameters"])

@@ -1,4 +1,4 @@
-"""Predict: `python -m depth_lightning.predict ckpt_path=PATH input=IMAGE|DIR|GLOB output_dir=DIR`.
+"""Predict: `python -m depth_lightning.predict ckpt_path=PATH input=PHOTOS|VIDEO output_dir=DIR`.
 
 For each photo writes, into `output_dir` (default: this run's folder under outputs/predict/runs):
 
@@ -6,19 +6,20 @@ For each photo writes, into `output_dir` (default: this run's folder under outpu
   npy within 0.5 mm) and clipped to 1..65535 (0 never appears: in NYU files it means "no
   depth"; nothing indoors lies beyond 65.5 m);
 * `NAME_depth.npy`: float32 depth in metres, the photo's height x width;
-* `NAME_viz.png`: the photo beside its colour-mapped depth, with a scale bar in metres.
+* `NAME_viz.png` (`viz=true`): the photo beside its colour-mapped depth, with a colour bar in
+  metres; `viz=depth`: the colour-mapped depth alone, at the photo's size; `viz=false`: none;
+* `NAME.ply` (`pointcloud=true`): one coloured point per pixel, back-projected with NYU V2's
+  Kinect intrinsics scaled to the photo's size, or `intrinsics=[fx,fy,cx,cy]` (depth_lightning/
+  pointcloud.py).
 
-Preparation, as in evaluation: the photo is made RGB (grayscale replicated, alpha dropped, EXIF
-rotation applied), resized to 320x240 (the size NYU's 640x480 frames are downsampled to; a photo
-of another aspect ratio is squashed or stretched to it, so the network sees the whole photo at
-the field of view it was trained on rather than a crop of it) by area averaging when shrinking
-(exactly the training cache's 2x2 mean for a 640x480 photo) and bilinearly when enlarging, then
-centre-cropped to 304x228. The 55x74 prediction is mapped back onto the whole photo with the
-inverse geometry (depth_lightning.protocols.upsample_to_frame): bilinear upsampling inside the
-region the network saw, edge replication in the 2.5% border outside it.
+A video (`.mp4`, `.mov`, `.avi`, `.mkv`, `.webm`, `.m4v`) becomes `NAME_depth.mp4`: its frames'
+depth colour-mapped on one scale for the whole clip (`depth_lightning/video.py`).
 
-Files that are not images are reported (`skipped FILE: not an image (reason)`) and skipped; the
-command fails only when no image at all could be processed.
+Photos are prepared and predictions brought back to the photo's size by depth_lightning.api
+(the same code as `DepthPredictor`). Files that are not images are reported (`skipped FILE:
+not an image (reason)`) and skipped; the command fails only when nothing could be processed.
+With `output_dir` given nothing is created outside it: Hydra's record of the invocation goes to
+a private temporary folder that is removed when the command ends.
 """
 
 from __future__ import annotations
@@ -26,26 +27,58 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
+from depth_lightning.api import (  # noqa: F401  (load_photo, prepare_photo: this module's API)
+    DepthPredictor,
+    depth_to_photo,
+    load_photo,
+    prepare_photo,
+)
 from depth_lightning.checkpoints import load_stage
+from depth_lightning.colour import check_cmap, check_range, colorize, depth_limits, write_figure
 from depth_lightning.entry import hydra_main, required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import network_input, upsample_to_frame
 from depth_lightning.io import write_with
-from depth_lightning.scoring import StagePredictor
+from depth_lightning.pointcloud import camera_intrinsics, point_cloud, write_ply
 from depth_lightning.settings import whole_number
 
 log = logging.getLogger("depth_lightning")
 
-OUTPUT_SUFFIXES = ("_depth.png", "_depth.npy", "_viz.png")
+OUTPUT_SUFFIXES = ("_depth.png", "_depth.npy", "_viz.png", ".ply", "_depth.mp4")
 MM_MAX = 65535  # the largest depth a 16-bit millimetre PNG holds: 65.535 m
+VIZ_CHOICES = (True, False, "depth")
+
+# -- Hydra's bookkeeping outside the user's folders -------------------------------------------
+# One private folder per process (Hydra resolves its run folder more than once).
+SCRATCH = Path(tempfile.gettempdir()) / f"depth_lightning-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def scratch_run_dir(output_dir: str | None = None, fresh: str = "") -> str:
+    """Hydra's run folder: the private SCRATCH folder when the command writes only where it is
+    told (`output_dir` given, or no default run folder `fresh`), else the run folder `fresh`."""
+    return str(SCRATCH) if output_dir or not fresh else fresh
+
+
+def remove_scratch(run_dir: str | os.PathLike[str]) -> None:
+    """Remove the SCRATCH folder once the command is done (never any other folder)."""
+    if Path(run_dir) == SCRATCH:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+for _name, _fn in (("dl_scratch_run_dir", scratch_run_dir),
+                   ("dl_record_subdir", lambda output_dir: None if output_dir else ".hydra")):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
 
 
 def list_inputs(spec: str) -> list[Path]:
@@ -84,63 +117,29 @@ def output_names(files: list[Path]) -> list[str]:
     return names
 
 
-def load_photo(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB (H,W,3). Raises ValueError with the reason when the file is
-    not an image PIL can decode."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
-            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-                im = _gray_to_8bit(np.asarray(im, dtype=np.float64))
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ValueError("unrecognised image format") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise ValueError(reason) from None
-
-
-def _gray_to_8bit(a: np.ndarray):
-    """16-bit or float grayscale -> 8-bit, stretched to its own range (PIL would clip it)."""
-    from PIL import Image
-
-    finite = a[np.isfinite(a)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    scaled = (np.nan_to_num(a, nan=lo) - lo) / max(hi - lo, 1e-12) * 255.0
-    return Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8))
-
-
-def prepare_photo(photo: np.ndarray) -> torch.Tensor:
-    """uint8 RGB photo (H,W,3) of any size -> the uint8 network input (3,228,304) (see the
-    module docstring for why the photo is resized to 320x240 whole): for a 640x480 photo
-    exactly the training cache's 2x2 mean (depth_lightning.geometry.network_input)."""
-    return network_input(photo)
-
-
-def depth_to_photo(depth: torch.Tensor, size_hw: tuple[int, int]) -> np.ndarray:
-    """Predicted depth (1,55,74) in metres -> float32 depth in metres at the photo's size."""
-    out = upsample_to_frame(depth.float()[None], size_hw, mode="bilinear")
-    return out[0].cpu().numpy().astype(np.float32)
-
-
 def save_depth(depth: np.ndarray, photo: np.ndarray, out_dir: Path, name: str,
-               viz: bool = True) -> list[Path]:
-    """Write NAME_depth.png (uint16 mm), NAME_depth.npy (float32 m) and NAME_viz.png, each
-    under a temporary name first and then renamed into place."""
+               options: dict[str, Any] | None = None) -> list[Path]:
+    """Write NAME_depth.png (uint16 mm), NAME_depth.npy (float32 m) and, as `options` say
+    (`viz`, `cmap`, `limits`, `pointcloud`, `intrinsics`), NAME_viz.png and NAME.ply, each under
+    a temporary name first and then renamed into place."""
     from PIL import Image
 
-    from depth_lightning.viz import plot_prediction
-
+    opt = {"viz": True, "cmap": "viridis", "limits": None, "pointcloud": False,
+           "intrinsics": None, **(options or {})}
     mm = np.clip(np.round(depth.astype(np.float64) * 1000.0), 1, MM_MAX).astype(np.uint16)
-    png, npy, viz_png = (out_dir / f"{name}{s}" for s in OUTPUT_SUFFIXES)
+    png, npy, viz_png, ply = (out_dir / f"{name}{s}" for s in OUTPUT_SUFFIXES[:4])
     write_with(png, lambda tmp: Image.fromarray(mm).save(tmp, format="PNG"))
     write_with(npy, lambda tmp: _save_npy(tmp, depth.astype(np.float32)))
     written = [png, npy]
-    if viz:
-        written.append(plot_prediction(photo, depth, viz_png, title=name))
+    if opt["viz"] == "depth":
+        rgb = colorize(depth, opt["limits"] or depth_limits(depth), opt["cmap"])
+        written.append(write_with(viz_png, lambda tmp: Image.fromarray(rgb).save(tmp, "PNG")))
+    elif opt["viz"]:
+        written.append(write_figure(viz_png, [(name, photo), ("depth", depth)],
+                                    cmap=opt["cmap"], limits=opt["limits"]))
+    if opt["pointcloud"]:
+        camera = camera_intrinsics(opt["intrinsics"], depth.shape)
+        written.append(write_ply(ply, *point_cloud(depth, photo, camera)))
     return written
 
 
@@ -166,8 +165,85 @@ def _batches(files: list[Path], names: list[str], batch_size: int,
         yield batch
 
 
+def output_options(cfg: DictConfig) -> dict[str, Any]:
+    """The output settings, checked before any work: viz, cmap, depth_range, pointcloud and
+    intrinsics."""
+    viz = cfg.get("viz", True)
+    if viz not in VIZ_CHOICES:
+        raise DepthLightningError(f"viz: must be true, false or depth, got {viz!r}")
+    pointcloud = cfg.get("pointcloud", False)
+    if not isinstance(pointcloud, bool):
+        raise DepthLightningError(f"pointcloud: must be true or false, got {pointcloud!r}")
+    intrinsics = cfg.get("intrinsics")
+    if intrinsics is not None:
+        intrinsics = OmegaConf.to_object(intrinsics) if OmegaConf.is_config(intrinsics) \
+            else intrinsics
+        camera_intrinsics(intrinsics, (1, 1))  # checked now, not after the first photo
+    limits = cfg.get("depth_range")
+    limits = check_range(OmegaConf.to_object(limits) if OmegaConf.is_config(limits) else limits)
+    return {"viz": viz, "cmap": check_cmap(str(cfg.get("cmap", "viridis"))), "limits": limits,
+            "pointcloud": pointcloud, "intrinsics": intrinsics}
+
+
+def _inputs(cfg: DictConfig, out_dir: Path) -> list[Path]:
+    spec = str(required(cfg, "input", "an image, a folder, a glob pattern or a video, e.g. "
+                        "input=photos/ or input='photos/*.jpg' or input=clip.mp4"))
+    files = list_inputs(spec)
+    # Outputs of an earlier run into the same folder are not inputs.
+    files = [p for p in files
+             if not (p.parent.resolve() == out_dir.resolve() and p.name.endswith(OUTPUT_SUFFIXES))]
+    if not files:
+        raise DepthLightningError(f"input: {spec} holds only earlier predictions")
+    if out_dir.exists() and not (out_dir.is_dir() and os.access(out_dir, os.W_OK)):
+        raise DepthLightningError(f"output_dir: {out_dir} is not a writable folder")
+    return files
+
+
+def _make_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DepthLightningError(f"output_dir: cannot create {out_dir} ({e.strerror})") from None
+
+
 def run(cfg: DictConfig) -> list[Path]:
-    """Predict for every image of `input`; return the NAME_depth.npy files written."""
+    """Predict for every image and video of `input`; return the NAME_depth.npy files and the
+    depth videos written."""
+    try:
+        return _run(cfg)
+    finally:
+        remove_scratch(cfg.paths.output_dir)
+
+
+def _run(cfg: DictConfig) -> list[Path]:
+    from depth_lightning.video import is_video
+
+    ckpt_path = user_path(required(cfg, "ckpt_path", "the checkpoint to predict with, e.g. "
+                                   "ckpt_path=outputs/train/runs/RUN/fine/checkpoints/best.ckpt"))
+    out_dir = user_path(cfg.get("output_dir") or cfg.paths.output_dir)
+    batch_size = whole_number(cfg.get("batch_size"), "batch_size")
+    options = output_options(cfg)
+    device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
+    files = _inputs(cfg, out_dir)
+    predictor = DepthPredictor(load_stage(ckpt_path), device, batch_size)
+    names = output_names(files)
+    videos = [(p, n) for p, n in zip(files, names) if is_video(p)]
+    photos = [(p, n) for p, n in zip(files, names) if not is_video(p)]
+    written, skipped = _predict_photos(predictor, photos, out_dir, options) if photos else ([], [])
+    for path, name in videos:
+        written.append(_predict_video(predictor, path, out_dir / f"{name}_depth.mp4", options))
+    if not written:
+        raise DepthLightningError(f"input: none of the {len(files)} file(s) of {cfg.input} is an "
+                                  "image that could be read")
+    stage = "+".join(predictor.columns)
+    n_maps = len(written) - len(videos)
+    print(f"wrote {n_maps} depth map(s)" + (f" and {len(videos)} depth video(s)" if videos
+                                           else "") + f" ({stage}) to {out_dir}"
+          + (f"; skipped {len(skipped)} file(s) that are not images" if skipped else ""))
+    return written
+
+
+def _progress(label: str) -> Any:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -177,60 +253,50 @@ def run(cfg: DictConfig) -> list[Path]:
         TimeRemainingColumn,
     )
 
-    ckpt_path = user_path(required(cfg, "ckpt_path", "the checkpoint to predict with, e.g. "
-                                   "ckpt_path=outputs/train/runs/RUN/fine/checkpoints/best.ckpt"))
-    spec = str(required(cfg, "input", "an image, a folder or a glob pattern, e.g. "
-                        "input=photos/ or input='photos/*.jpg'"))
-    out_dir = user_path(cfg.get("output_dir") or cfg.paths.output_dir)
-    batch_size = whole_number(cfg.get("batch_size"), "batch_size")
-    device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
-    files = list_inputs(spec)
-    # Outputs of an earlier run into the same folder are not inputs.
-    files = [p for p in files
-             if not (p.parent.resolve() == out_dir.resolve() and p.name.endswith(OUTPUT_SUFFIXES))]
-    if not files:
-        raise DepthLightningError(f"input: {spec} holds only earlier predictions")
-    if out_dir.exists() and not (out_dir.is_dir() and os.access(out_dir, os.W_OK)):
-        raise DepthLightningError(f"output_dir: {out_dir} is not a writable folder")
-    module = load_stage(ckpt_path).to(device)
-    predictor = StagePredictor(module, columns=module.columns[-1:])
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=True)
 
-    console = Console(stderr=True)
+
+def _predict_photos(predictor: DepthPredictor, photos: list[tuple[Path, str]], out_dir: Path,
+                    options: dict[str, Any]) -> tuple[list[Path], list[Path]]:
+    """Depth files for each photo (NAME_depth.npy listed); the files that are not images."""
     skipped: list[Path] = []
     written: list[Path] = []
-
-    columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("predict", total=len(files))
+    with _progress("predicting") as bar:
+        task = bar.add_task("predict", total=len(photos))
 
         def on_skip(path: Path, reason: str) -> None:
             # One line each, never wrapped: scripts may grep for them.
-            console.print(f"skipped {path}: not an image ({reason})", soft_wrap=True,
-                          markup=False, highlight=False)
+            bar.console.print(f"skipped {path}: not an image ({reason})", soft_wrap=True,
+                              markup=False, highlight=False)
             skipped.append(path)
             bar.advance(task)
 
-        for batch in _batches(files, output_names(files), batch_size, on_skip):
+        files, names = [p for p, _ in photos], [n for _, n in photos]
+        for batch in _batches(files, names, predictor.batch_size, on_skip):
             if not written:  # created with the first image, so a run with none leaves nothing
-                try:
-                    out_dir.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise DepthLightningError(f"output_dir: cannot create {out_dir} "
-                                              f"({e.strerror})") from None
-            images = torch.stack([prepare_photo(photo) for _, photo in batch])
-            out = predictor({"image": images})[module.name]
-            for (name, photo), pred in zip(batch, out):
-                depth = depth_to_photo(pred, photo.shape[:2])
-                written.append(save_depth(depth, photo, out_dir, name,
-                                          viz=bool(cfg.get("viz", True)))[1])
+                _make_dir(out_dir)
+            maps = predictor.depth_maps([photo for _, photo in batch], columns=[predictor.name])
+            for (name, photo), depth in zip(batch, maps):
+                written.append(save_depth(depth[predictor.name], photo, out_dir, name,
+                                          options)[1])
                 bar.advance(task)
-    if not written:
-        raise DepthLightningError(f"input: none of the {len(files)} file(s) of {spec} is an "
-                                  "image that could be read")
-    stage = "+".join(module.columns)
-    print(f"wrote {len(written)} depth map(s) ({stage}) to {out_dir}"
-          + (f"; skipped {len(skipped)} file(s) that are not images" if skipped else ""))
-    return written
+    return written, skipped
+
+
+def _predict_video(predictor: DepthPredictor, path: Path, out: Path,
+                   options: dict[str, Any]) -> Path:
+    from depth_lightning.video import depth_video, video_info
+
+    _, total = video_info(path)
+    _make_dir(out.parent)
+    with _progress(path.name) as bar:
+        task = bar.add_task("video", total=total)
+        out, limits, n = depth_video(predictor, path, out, options["cmap"], options["limits"],
+                                     predictor.batch_size, lambda k: bar.advance(task, k))
+    print(f"{out}: {n} frames, colour scale {limits[0]:.2f}..{limits[1]:.2f} m "
+          f"({options['cmap']})")
+    return out
 
 
 @hydra_main("predict")
