@@ -3,7 +3,9 @@
 Reads every job folder under DIR (Hydra's `.hydra/overrides.yaml`, `metrics.json`,
 `<stage>/epochs.csv`) and writes `compare.md` and `compare.csv` (one row per job: its overrides
 and final metrics, sorted by validation si_rmse_log of its last stage) and `compare.png` (the
-validation curves of all jobs). Jobs that failed (no metrics.json) are listed at the end.
+validation curves of all jobs: one panel per stage, epochs counted from 0 as in epochs.csv,
+the Mean baseline as a line, a legend of the swept settings beside the panels). Jobs that
+failed (no metrics.json) are listed at the end. `--format pdf|svg` and `--dpi N` for papers.
 """
 
 from __future__ import annotations
@@ -40,22 +42,42 @@ def read_job(job: Path) -> dict:
         raise DepthLightningError(f"{metrics_file}: not valid JSON ({e})") from None
     stages = [k for k in metrics if k != "mean"] or ["coarse"]
     stage = stages[-1]
-    curve: list[float] = []
+    curves: dict[str, list[tuple[float, float]]] = {}
     for st in stages:
         f = job / st / "epochs.csv"
         if f.is_file():
-            curve += [r["val/si_rmse_log"] for r in read_epoch_csv(f) if "val/si_rmse_log" in r]
+            curves[st] = [(r["epoch"], r["val/si_rmse_log"]) for r in read_epoch_csv(f)
+                          if "val/si_rmse_log" in r and "epoch" in r]
     return {"job": job.name, "overrides": overrides, "stage": stage,
             "metrics": metrics.get(stage, {}), "mean": metrics.get("mean", {}),
-            "curve": curve, "ok": bool(metrics)}
+            "curves": curves, "ok": bool(metrics)}
+
+
+def swept_labels(jobs: list[dict]) -> list[str]:
+    """Each job's legend entry: only the overrides that differ between the jobs (the swept
+    settings), e.g. `model.loss.lam=0.5`; all its overrides when nothing differs."""
+    values: dict[str, set[str]] = {}
+    for j in jobs:
+        for o in j["overrides"]:
+            key, _, value = o.partition("=")
+            values.setdefault(key, set()).add(value)
+    swept = {k for k, v in values.items() if len(v) > 1 or
+             sum(any(o.partition("=")[0] == k for o in j["overrides"]) for j in jobs) < len(jobs)}
+    return [" ".join(o for o in j["overrides"] if o.partition("=")[0] in swept)
+            or " ".join(j["overrides"]) or j["job"] for j in jobs]
 
 
 def _fmt(v: float | None) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
-def compare(root: str | Path, out: str | Path | None = None) -> list[dict]:
-    """Write compare.md / compare.csv / compare.png for the multirun at `root`; return rows."""
+def compare(root: str | Path, out: str | Path | None = None, fmt: str = "png",
+            dpi: int = 100) -> list[dict]:
+    """Write compare.md / compare.csv / compare.<fmt> for the multirun at `root`; return the
+    jobs, best first, failed ones last."""
+    from depth_lightning.viz import figure_settings
+
+    figure_settings(fmt, dpi)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such multirun folder")
@@ -77,7 +99,7 @@ def compare(root: str | Path, out: str | Path | None = None) -> list[dict]:
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     _write_atomic(out / "compare.md", lambda f: f.write("\n".join(md) + "\n"))
-    _plot_curves(done, out / "compare.png")
+    _plot_curves(done, out / f"compare.{fmt}", dpi)
     return done + failed
 
 
@@ -89,25 +111,50 @@ def _write_atomic(path: Path, write) -> None:
     write_with(path, to_file)
 
 
-def _plot_curves(jobs: list[dict], path: Path) -> None:
-    import matplotlib
+def _plot_curves(jobs: list[dict], path: Path, dpi: int = 100) -> None:
+    """Small multiples: one panel per stage (epochs from 0, shared y), one line per job, the
+    Mean baseline dashed; the legend (swept settings only) to the right, in as many columns
+    as it needs, so that any number of jobs fits."""
+    import math
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for j in jobs:
-        if j["curve"]:
-            ax.plot(range(1, len(j["curve"]) + 1), j["curve"], marker=".",
-                    label=" ".join(j["overrides"]) or j["job"])
-    ax.set(xlabel="epoch (coarse, then fine)", ylabel="val si_rmse_log",
-           title="validation scale-invariant log RMSE")
-    ax.grid(alpha=0.3)
-    if any(j["curve"] for j in jobs):
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
+    from depth_lightning.tables import column_name
+    from depth_lightning.viz import _savefig_atomic, plain_ticks
+
+    stages = list(dict.fromkeys(st for j in jobs for st in j["curves"])) or ["coarse"]
+    labels = swept_labels(jobs)
+    n = max(len(jobs), 1)
+    ncols = math.ceil(n / 16)
+    width = 3.8 * len(stages) + 0.7 + ncols * min(3.4, 0.065 * max(map(len, labels or [""])))
+    fig, axes = plt.subplots(1, len(stages), squeeze=False, sharey=True, layout="constrained",
+                             figsize=(max(width, 5.5), 3.6 + 0.12 * max(0, min(n, 16) - 10)))
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20" if n <= 20 else "viridis")
+    colours = [cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(n)]
+    handles = []
+    for ax, stage in zip(axes[0], stages):
+        for j, colour in zip(jobs, colours):
+            pts = j["curves"].get(stage)
+            if pts:
+                (line,) = ax.plot(*zip(*pts), marker=".", color=colour, linewidth=1.2)
+                handles.append((j["job"], line))
+        means = [j["mean"]["si_rmse_log"] for j in jobs if "si_rmse_log" in j["mean"]]
+        if means:
+            ax.axhline(sorted(means)[len(means) // 2], color="0.35", linestyle="--",
+                       linewidth=1, label="Mean")
+        ax.set(xlabel="epoch", title=f"{column_name(stage)} stage")
+        ax.grid(alpha=0.3)
+        plain_ticks(ax)
+    axes[0, 0].set_ylabel("val si_rmse_log")
+    by_job = dict(handles)
+    entries = [(by_job[j["job"]], label) for j, label in zip(jobs, labels) if j["job"] in by_job]
+    mean_line = [h for h in axes[0, 0].get_lines() if h.get_label() == "Mean"]
+    entries += [(mean_line[0], "Mean baseline")] if mean_line else []
+    if entries:
+        fig.legend(*zip(*entries), loc="outside right upper", fontsize=7, ncols=ncols,
+                   frameon=False, title="swept settings (best first)", title_fontsize=7)
+    fig.suptitle("validation scale-invariant log RMSE", fontsize=10)
+    _savefig_atomic(fig, path, dpi)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,14 +162,17 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("multirun_dir", help="a multirun folder (outputs/train/multiruns/...)")
     parser.add_argument("--out", help="where to write compare.* (default: the multirun folder)")
+    parser.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
+                        help="file format of the figure (default png)")
+    parser.add_argument("--dpi", type=int, default=100, help="resolution of a png (default 100)")
     args = parser.parse_args(argv)
     try:
-        rows = compare(args.multirun_dir, args.out)
+        rows = compare(args.multirun_dir, args.out, args.format, args.dpi)
     except (FileNotFoundError, yaml.YAMLError, DepthLightningError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     out = Path(args.out or args.multirun_dir)
-    print(f"{len(rows)} jobs -> {out / 'compare.md'}, compare.csv, compare.png")
+    print(f"{len(rows)} jobs -> {out / 'compare.md'}, compare.csv, compare.{args.format}")
     print((out / "compare.md").read_text())
     return 0
 

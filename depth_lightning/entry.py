@@ -154,6 +154,8 @@ def hydra_main(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Call
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from depth_lightning import console  # noqa: F401  (--help's resolver)
+
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
         main = hydra.main(version_base="1.3", config_path="conf", config_name=config_name)(task)
 

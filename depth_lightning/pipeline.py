@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from depth_lightning.checkpoints import load_checkpoint, load_stage
+from depth_lightning.console import run_done
 from depth_lightning.entry import run_task
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.hw import resolve_precision, reuse_freed_memory
@@ -37,9 +37,6 @@ from depth_lightning.training import final_scores, fit_stage
 log = logging.getLogger("depth_lightning")
 
 STAGE_RECORD = "stage.json"  # <run>/<stage>/stage.json: a finished stage's best and metrics
-
-# A refining stage keeps the frozen stages below it in eval mode on purpose.
-warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 
 
 @dataclass
@@ -138,8 +135,13 @@ def check_optimisation(module: Any) -> None:
 
 def check_trainer(cfg: DictConfig) -> None:
     """The Trainer's settings (accelerator, devices, precision, ...) build, before any work."""
+    from depth_lightning.console import quiet_lightning
     from depth_lightning.training import trainer_settings
+    from depth_lightning.viz import figure_settings
 
+    viz = cfg.get("viz") or {}
+    figure_settings(viz.get("format", "png"), viz.get("dpi", 100), viz.get("depth_scale", "row"))
+    quiet_lightning()
     build(trainer_settings(cfg, 1), "trainer", logger=False, enable_checkpointing=False)
 
 
@@ -212,10 +214,11 @@ def check_resume_ckpt(path: str, spec: StageSpec) -> None:
                                   f"{saved.get(k)!r} there, {wanted.get(k)!r} here)")
 
 
-def run_stages(cfg: DictConfig, specs: list[StageSpec], dm: Any, resuming: bool
-               ) -> dict[str, dict[str, float]]:
+def run_stages(cfg: DictConfig, specs: list[StageSpec], dm: Any, resuming: bool,
+               mean: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
     """Score given stages, train the others in order (continuing a stopped one from its
-    last.ckpt when resuming); each finished stage leaves `<stage>/stage.json`."""
+    last.ckpt when resuming); each finished stage leaves `<stage>/stage.json`. `mean` (the
+    Mean baseline) is drawn in each stage's curves and goes into its W&B summary."""
     out_dir = Path(cfg.paths.output_dir)
     precision = resolve_precision(cfg.trainer.get("precision", "auto"))
     metrics: dict[str, dict[str, float]] = {}
@@ -233,10 +236,15 @@ def run_stages(cfg: DictConfig, specs: list[StageSpec], dm: Any, resuming: bool
         last = out_dir / spec.name / "checkpoints" / "last.ckpt"
         start = str(last) if resuming and last.is_file() else \
             (cfg.get("ckpt_path") if i == len(specs) - 1 else None)
+        table = {"mean": mean or {}, **metrics}
+        reference = {c: table[c]["si_rmse_log"] for c in ("mean", spec.builds_on)
+                     if c in table and "si_rmse_log" in table[c]}
         with open_dict(cfg):
-            cfg.stage = {"name": spec.name, "dir": str(out_dir / spec.name)}
+            cfg.stage = {"name": spec.name, "dir": str(out_dir / spec.name),
+                         "reference": reference}
         best[spec.name], metrics[spec.name] = fit_stage(
-            cfg, spec.model, dm, spec.max_epochs, best.get(spec.builds_on), start)
+            cfg, spec.model, dm, spec.max_epochs, best.get(spec.builds_on), start, table,
+            last=i == len(specs) - 1)
         if rank_zero_only.rank == 0:
             write_json(record, {"best": best[spec.name], "metrics": metrics[spec.name]})
     return metrics
@@ -262,12 +270,15 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     # Inputs are checked: from here on the run folder fills up.
     if not resuming:
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    metrics = {"mean": mean, **run_stages(cfg, specs, dm, resuming)}
+    metrics = {"mean": mean, **run_stages(cfg, specs, dm, resuming, mean)}
     if rank_zero_only.rank == 0:  # DDP: one process writes the results
         # keys sorted within each column, as metrics.json has always been written
         write_json(out_dir / "metrics.json", {c: dict(sorted(v.items())) for c, v in
                                               metrics.items()})
         print_table(metrics)
+        record = out_dir / specs[-1].name / STAGE_RECORD
+        run_done(out_dir, json.loads(record.read_text())["best"] if record.is_file()
+                 else specs[-1].ckpt)
     return metrics
 
 

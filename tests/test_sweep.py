@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import TEST_COARSE6_UNITS, run_module, small_run_args
 
 # the tests' narrow coarse6 is an architecture override, so it is part of every job's name
@@ -22,32 +23,53 @@ def wandb_env(tmp_path: Path) -> dict:
             "WANDB_API_KEY": "", "WANDB_SILENT": "true"}
 
 
-def test_lambda_sweep_gives_three_jobs_three_wandb_runs_one_group_and_a_compare_table(
+def test_lambda_sweep_gives_three_wandb_runs_one_group_named_by_the_swept_setting(
         synth_data_dir, tmp_path):
+    """An offline W&B sweep, read back from the run files: one group (the sweep's folder), the
+    swept setting as each run's name, the stage as job type and tag, the config once, the
+    summary = the best epoch's validation metrics and the final table of metrics.json, and
+    the checkpoints as artifacts (log_model=true)."""
+    from wandb_files import read_run
+
     out = tmp_path / "outputs"
     (tmp_path / "wb").mkdir()
     res = run_module("depth_lightning.train", "-m", "+experiment=coarse",
-                     "model.loss.lam=0,0.5,1", "++trainer.fast_dev_run=true", "logger=wandb",
-                     *small_run_args(synth_data_dir, out), cwd=tmp_path, env=wandb_env(tmp_path))
+                     "model.loss.lam=0,0.5,1", "debug=limit", "++debug.trainer.max_epochs=2",
+                     "++debug.trainer.limit_train_batches=1",
+                     "++debug.trainer.limit_val_batches=1", "logger=wandb",
+                     "logger.wandb.log_model=true", *small_run_args(synth_data_dir, out),
+                     cwd=tmp_path, env=wandb_env(tmp_path))
     assert res.returncode == 0, res.stderr[-3000:]
-    root = multirun_root(out)
+    (root,) = (out / "debug" / "multiruns").iterdir()
     jobs = sorted(p for p in root.iterdir() if p.is_dir())
-    assert [j.name for j in jobs] == [f"0_model.loss.lam=0,{NET}", f"1_model.loss.lam=0.5,{NET}",
-                                      f"2_model.loss.lam=1,{NET}"]
-    for job in jobs:
+    assert len(jobs) == 3 and all(f"model.loss.lam={v}," in j.name
+                                  for j, v in zip(jobs, ("0", "0.5", "1")))
+    files = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
+    runs = sorted((read_run(f) for f in files), key=lambda r: r["name"])
+    assert [r["name"] for r in runs] == ["model.loss.lam=0 (coarse)",
+                                         "model.loss.lam=0.5 (coarse)",
+                                         "model.loss.lam=1 (coarse)"]
+    for job, run in zip(jobs, runs):
+        assert run["group"] == root.name and run["job_type"] == "coarse"
+        assert run["tags"] == ["coarse", "experiment=coarse"]
+        # the config once: the run config, no second copy of the module's hyper-parameters
+        lam = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["model"]["loss"]["lam"]
+        assert run["config"]["model"]["loss"]["lam"] == lam
+        assert not {"net", "loss", "optim", "name"} & set(run["config"])
         metrics = json.loads((job / "metrics.json").read_text())
-        assert set(metrics) == {"mean", "coarse"}
-    runs = sorted((tmp_path / "wb" / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 3, runs
-    assert len({r.parent.name.rsplit("-", 1)[1] for r in runs}) == 3, "three separate runs"
-    for r in runs:  # the sweep's name is each run's group (stored in the run record)
-        assert root.name.encode() in r.read_bytes()
+        final = {f"final/{c}/{k}": v for c, vs in metrics.items() for k, v in vs.items()}
+        assert {k: run["summary"][k] for k in final} == final
+        assert {k: run["summary"][f"val/{k}"] for k in metrics["coarse"]} == metrics["coarse"]
+        epochs = list(csv.DictReader((job / "coarse" / "epochs.csv").open()))
+        best = min(epochs, key=lambda r: float(r["val/si_rmse_log"]))
+        assert run["summary"]["best/epoch"] == int(best["epoch"])
+        assert run["summary"]["best/checkpoint"] == str(job / "coarse/checkpoints/best.ckpt")
+        assert "artifact" in run["kinds"], "log_model=true: the checkpoints as artifacts"
     res = run_module("depth_lightning.compare", str(root), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((root / "compare.csv").open()))
-    assert len(rows) == 3
     si = [float(r["si_rmse_log"]) for r in rows]
-    assert si == sorted(si)
+    assert len(rows) == 3 and si == sorted(si)
     lams = sorted(o for r in rows for o in r["overrides"].split()
                   if o.startswith("model.loss.lam="))
     assert lams == ["model.loss.lam=0", "model.loss.lam=0.5", "model.loss.lam=1"]

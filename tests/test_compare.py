@@ -1,0 +1,97 @@
+"""compare: the swept settings as the legend, small multiples per stage, any number of jobs,
+paper formats."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from depth_lightning.compare import compare, main, read_job, swept_labels
+
+CONSTANT = ["+experiment=fine", "model.net.coarse6_units=64", "paths.log_dir=/x"]
+
+
+def fake_sweep(root: Path, lams: list[float], stages: tuple[str, ...] = ("coarse", "fine"),
+               epochs: int = 4) -> Path:
+    """A multirun folder as Hydra and the train command leave it, with made-up numbers that
+    differ from the Mean baseline only in the third decimal (what makes matplotlib's offset)."""
+    for n, lam in enumerate(lams):
+        job = root / f"{n}_model.loss.lam={lam}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([*CONSTANT, f"model.loss.lam={lam}"]))
+        metrics = {"mean": {"si_rmse_log": 0.2345}}
+        for k, stage in enumerate(stages):
+            rows = [{"epoch": e, "val/si_rmse_log": 0.2344 - 1e-5 * (e + k + lam)}
+                    for e in range(epochs)]
+            (job / stage).mkdir()
+            with open(job / stage / "epochs.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=["epoch", "val/si_rmse_log"])
+                w.writeheader()
+                w.writerows(rows)
+            metrics[stage] = {"si_rmse_log": rows[-1]["val/si_rmse_log"], "rmse_log": 0.3}
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    return root
+
+
+def test_legend_holds_only_the_swept_setting():
+    jobs = [{"job": str(i), "overrides": [*CONSTANT, f"model.loss.lam={v}"]}
+            for i, v in enumerate((0, 0.5))]
+    assert swept_labels(jobs) == ["model.loss.lam=0", "model.loss.lam=0.5"]
+    jobs[1]["overrides"].append("seed=3")  # set in one job only: also what tells them apart
+    assert swept_labels(jobs) == ["model.loss.lam=0", "model.loss.lam=0.5 seed=3"]
+    one = [{"job": "0", "overrides": ["a=1"]}]
+    assert swept_labels(one) == ["a=1"]
+
+
+@pytest.mark.parametrize("n_jobs", [2, 6, 24])
+def test_figure_fits_any_number_of_jobs(tmp_path, n_jobs):
+    root = fake_sweep(tmp_path / "sweep", [i / 10 for i in range(n_jobs)])
+    jobs = compare(root)
+    assert len(jobs) == n_jobs
+    job = read_job(root / "0_model.loss.lam=0.0")
+    assert [e for e, _ in job["curves"]["fine"]] == [0, 1, 2, 3], "epochs from 0 per stage"
+    with Image.open(root / "compare.png") as im:
+        w, h = im.size
+    assert w > 2 * 380 and 300 < h < 1000, (w, h)  # two panels side by side, never a strip
+
+
+def test_plain_tick_labels(tmp_path):
+    """No offset text such as '1e-5+2.344e-1' above the y axis."""
+    import matplotlib.pyplot as plt
+
+    from depth_lightning import compare as module
+
+    root = fake_sweep(tmp_path / "sweep", [0, 1])
+    seen = []
+    original = module._plot_curves
+
+    def spy(jobs, path, dpi=100):
+        real_close = plt.close
+        plt.close = lambda fig=None: seen.append(
+            [ax.yaxis.get_offset_text().get_text() for ax in fig.axes]) or real_close(fig)
+        try:
+            original(jobs, path, dpi)
+        finally:
+            plt.close = real_close
+
+    module._plot_curves = spy
+    try:
+        compare(root)
+    finally:
+        module._plot_curves = original
+    assert seen == [["", ""]]
+
+
+def test_pdf_and_dpi(tmp_path, capsys):
+    root = fake_sweep(tmp_path / "sweep", [0, 1], stages=("coarse",))
+    assert main([str(root), "--format", "pdf"]) == 0
+    assert (root / "compare.pdf").read_bytes()[:5] == b"%PDF-"
+    assert main([str(root), "--dpi", "200"]) == 0
+    with Image.open(root / "compare.png") as im:
+        assert round(im.info["dpi"][0]) == 200
+    assert main([str(root), "--dpi", "1"]) == 1
+    assert "error: viz.dpi: 1 is not a whole number from 10 to 2400" in capsys.readouterr().err
