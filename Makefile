@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-sweep: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[dev,sweep]"
+	$(PY) -m pip install -q -e ".[dev,sweep,app]"
 	touch $@
 
 # The main job: coarse, then fine on the frozen coarse network, on the embedded SynthRooms data.

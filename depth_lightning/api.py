@@ -69,10 +69,10 @@ def as_photo(image: Any) -> np.ndarray:
     """A PIL image, an array (HxWx3 or HxWx4 uint8, or HxW uint8 grayscale) or an image file's
     path -> uint8 RGB (H,W,3). Anything else is a DepthLightningError naming what was given."""
     if isinstance(image, str | os.PathLike):
+        if not Path(image).is_file():
+            raise DepthLightningError(f"image: {image} does not exist or is not a file")
         try:
             return load_photo(image)
-        except FileNotFoundError:
-            raise DepthLightningError(f"image: {image} does not exist") from None
         except ValueError as e:
             raise DepthLightningError(f"image: {image} is not an image ({e})") from None
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image

@@ -1,12 +1,16 @@
 """Evaluate: `python -m depth_lightning.evaluate ckpt_path=PATH [data=nyu_v2] [eval=bts]`.
 
-Scores a trained checkpoint on the validation frames of `data` (NYU V2: the 654 official test
-frames) at full resolution, with the protocol chosen in the `eval` group (depth_lightning/
-protocols.py): each 640x480 frame is downsampled to 320x240 (2x2 box mean, as the training cache
-does) and centre-cropped to 304x228; the 55x74 prediction is brought back to 640x480 and scored
-there against the protocol's ground truth. Columns, as in Eigen et al. 2014 Table 1:
+Scores a trained checkpoint on the validation frames of the data it was trained on (saved in
+the checkpoint; `data.*` overrides change those saved settings), or of `data=NAME` when that is
+given (NYU V2: the 654 official test frames), at full resolution, with the protocol chosen in
+the `eval` group (depth_lightning/protocols.py): each 640x480 frame is downsampled to 320x240
+(2x2 box mean, as the training cache does) and centre-cropped to 304x228; the 55x74
+prediction is brought back to 640x480 and scored there against the protocol's ground truth.
+Columns, as in Eigen et al. 2014 Table 1:
 
-* Mean: the per-pixel mean of the training split's depth maps, upsampled the same way;
+* Mean: the per-pixel mean of the training split's depth maps, upsampled the same way (left out,
+  with a note, when training and validation frames overlap: it would be scored on its own
+  frames);
 * Coarse: the coarse network (of a fine checkpoint: its frozen coarse network);
 * Coarse+Fine: the fine network's output (fine checkpoints only).
 
@@ -28,7 +32,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning import resolvers  # noqa: F401  (registers ${dl_uid:} before composing)
-from depth_lightning.checkpoints import load_stage
+from depth_lightning.checkpoints import load_checkpoint, stage_from_checkpoint
 from depth_lightning.entry import hydra_main, required, resolve_device, run_task, user_path
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import FRAME_SIZE, network_input, resize_image, resize_nearest
@@ -89,21 +93,74 @@ def figure_positions(cfg: DictConfig, n_frames: int) -> list[int]:
 
 
 def evaluate_frames(module: Any, frames: Sequence[dict], indices: Sequence[int],
-                    protocol: Protocol, mean_depth: torch.Tensor, batch_size: int = 8,
+                    protocol: Protocol, mean_depth: torch.Tensor | None, batch_size: int = 8,
                     device: torch.device | str = "cpu", keep: Sequence[int] = (),
                     progress: bool = True) -> tuple[dict[str, dict[str, float]], list[dict]]:
-    """Score the Mean baseline and `module` (each of its stages) on frames[indices] with
-    `protocol`; also the figure panels of the validation positions in `keep`."""
+    """Score the Mean baseline (unless `mean_depth` is None) and `module` (each of its stages)
+    on frames[indices] with `protocol`; also the figure panels of the positions in `keep`."""
     from rich.console import Console
     from rich.progress import Progress
 
     module = module.to(device).eval()
-    predictors = [MeanPredictor(mean_depth), StagePredictor(module)]
+    predictors = [MeanPredictor(mean_depth)] if mean_depth is not None else []
+    predictors.append(StagePredictor(module))
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task(f"evaluating {len(indices)} frames ({protocol.name})",
                             total=len(indices))
         return score(predictors, frame_batches(frames, indices, protocol, batch_size), protocol,
                      device=device, keep=keep, progress=lambda n: bar.advance(task, n))
+
+
+def _command_line() -> list[str]:
+    """This invocation's overrides (none when not started from the command line)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+def data_config(cfg: DictConfig, saved: dict | None,
+                overrides: Sequence[str] | None = None) -> tuple[Any, str]:
+    """The data to score and where its settings come from: `data=NAME` on the command line
+    (the composed config), else the checkpoint's saved settings with the command line's
+    `data.*` overrides applied to them, else (a checkpoint that saved none) the default."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(
+        list(_command_line() if overrides is None else overrides))
+    if any(o.key_or_group == "data" for o in parsed) or not saved:
+        why = "data= on the command line" if saved else "the checkpoint saves no data settings"
+        return cfg.data, why
+    data = OmegaConf.create(saved)
+    changed = [o.key_or_group for o in parsed if o.key_or_group.startswith("data.")]
+    for o in parsed:
+        key = o.key_or_group[len("data."):]
+        if not o.key_or_group.startswith("data."):
+            continue
+        if o.is_delete():
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(data, parent) if parent else data
+            if isinstance(node, DictConfig) and leaf in node:
+                node.pop(leaf)
+        else:  # the composed value: Hydra has parsed and resolved it already
+            value = OmegaConf.select(cfg, o.key_or_group)
+            OmegaConf.update(data, key, OmegaConf.to_object(value) if OmegaConf.is_config(value)
+                             else value, merge=False, force_add=True)
+    return data, "saved in the checkpoint" + (f", with {', '.join(changed)}" if changed else "")
+
+
+def mean_baseline(dm: Any) -> tuple[torch.Tensor | None, str]:
+    """The Mean column's map and its note: None when training and validation frames overlap
+    (data.split.kind=all, say), where a mean of the training maps would be scored on itself."""
+    shared = set(map(int, dm.train_idx)) & set(map(int, dm.val_idx))
+    if shared:
+        return None, (f"Mean left out: {len(shared)} of the validation frames are also "
+                      "training frames, so a mean of the training depth maps would be scored "
+                      "on the frames it was fitted on.")
+    return dm.depth_statistics()["mean_depth"], (
+        f"Mean: the per-pixel mean of the {len(dm.train_idx)} training depth maps.")
 
 
 def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
@@ -116,21 +173,23 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     protocol = Protocol.from_config(OmegaConf.to_container(cfg.eval, resolve=True))
     batch_size = whole_number(cfg.get("batch_size"), "batch_size")
     device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
-    module = load_stage(ckpt_path)  # before the data: a wrong checkpoint fails in a second
+    ckpt = load_checkpoint(ckpt_path)  # before the data: a wrong checkpoint fails in a second
+    module = stage_from_checkpoint(ckpt, ckpt_path)
+    data_cfg, data_from = data_config(cfg, ckpt["depth_lightning"].get("data"))
 
-    dm = build(cfg.data, "data")
+    dm = build(data_cfg, "data")
     dm.setup("validate")
     indices = [int(i) for i in dm.val_idx]
     keep = figure_positions(cfg, len(indices))
-    log.info("evaluating %s (%s stage) on %d frames of %s; protocol %s", ckpt_path,
-             module.name, len(indices), dm.describe(), protocol.describe())
-    metrics, panels = evaluate_frames(module, dm.source, indices, protocol,
-                                      dm.depth_statistics()["mean_depth"],
+    log.info("evaluating %s (%s stage) on %d frames of %s (%s); protocol %s", ckpt_path,
+             module.name, len(indices), dm.describe(), data_from, protocol.describe())
+    mean_depth, mean_note = mean_baseline(dm)
+    metrics, panels = evaluate_frames(module, dm.source, indices, protocol, mean_depth,
                                       batch_size=batch_size, device=device, keep=keep)
     table = markdown_table(metrics)
     header = (f"Evaluation of `{ckpt_path}` ({module.name} stage) on the {len(indices)} "
-              f"validation frames of `{dm.describe()}`.\n\nProtocol {protocol.describe()}. "
-              f"Mean: the per-pixel mean of the {len(dm.train_idx)} training depth maps.\n")
+              f"validation frames of `{dm.describe()}` (data {data_from}).\n\nProtocol "
+              f"{protocol.describe()}. {mean_note}\n")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "metrics.json", metrics)
     write_text(out_dir / "table.md", f"{header}\n{table}\n")

@@ -82,32 +82,61 @@ def write_ply(path: str | os.PathLike[str], points: np.ndarray, colors: np.ndarr
     return write_bytes(path, ply_bytes(points, colors))
 
 
-def subsample(points: np.ndarray, colors: np.ndarray,
-              max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most `max_points`, evenly strided (a browser draws a few hundred thousand smoothly)."""
-    step = max(1, math.ceil(len(points) / max(1, max_points)))
-    return points[::step], colors[::step]
+def surface(depth: np.ndarray, photo: np.ndarray, intrinsics: Intrinsics, max_points: int,
+            max_jump: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The point cloud on a strided pixel grid (at most about `max_points` points) joined into
+    triangles between neighbouring pixels, except across depth jumps above `max_jump` (a
+    fraction of the depth), which are occlusion edges: (points, colours, triangles (M,3))."""
+    h, w = depth.shape
+    step = max(1, math.ceil(math.sqrt(h * w / max(1, max_points))))
+    small, colours = depth[::step, ::step], photo[::step, ::step, :3]
+    fx, fy, cx, cy = intrinsics
+    grid = (fx / step, fy / step, cx / step, cy / step)
+    points, mask = backproject(np.where(np.isfinite(small), small, 0), grid)
+    index = np.full(small.shape, -1, np.int64)
+    index[mask] = np.arange(len(points))
+    a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
+    z = np.where(mask, small, np.nan)
+    quad = np.stack([z[:-1, :-1], z[:-1, 1:], z[1:, :-1], z[1:, 1:]])
+    with np.errstate(invalid="ignore"):
+        smooth = (np.nanmax(quad, 0) - np.nanmin(quad, 0)) <= max_jump * np.nanmin(quad, 0)
+    keep = (np.stack([a, b, c, d]) >= 0).all(0) & smooth
+    faces = np.concatenate([np.stack([a, c, b], -1)[keep], np.stack([b, c, d], -1)[keep]])
+    return points, np.ascontiguousarray(colours[mask], np.uint8), faces
 
 
-def glb_bytes(points: np.ndarray, colors: np.ndarray) -> bytes:
-    """A glTF 2.0 binary holding the points (mode POINTS) with vertex colours, in glTF's frame
-    (y up, the camera looking along -z): the camera frame's y and z flipped."""
+def glb_bytes(points: np.ndarray, colors: np.ndarray, faces: np.ndarray | None = None) -> bytes:
+    """A glTF 2.0 binary of the points with vertex colours, as triangles when `faces` is given
+    (web viewers draw meshes everywhere, bare points not always), else as mode POINTS; in
+    glTF's frame (y up, the camera looking along -z): the camera frame's y and z flipped."""
     pos = np.ascontiguousarray(points * np.array([1, -1, -1], np.float32), dtype="<f4")
     col = np.ascontiguousarray(np.c_[colors, np.full(len(colors), 255, np.uint8)], dtype="u1")
-    blob = pos.tobytes() + col.tobytes()
+    # the flip mirrors the frame, so the winding turns too: faces stay front-facing
+    idx = np.ascontiguousarray(faces[:, ::-1], dtype="<u4") if faces is not None else None
+    parts = [pos.tobytes(), col.tobytes()] + ([idx.tobytes()] if idx is not None else [])
+    offsets = np.cumsum([0, *map(len, parts)]).tolist()
     lo, hi = (pos.min(0).tolist(), pos.max(0).tolist()) if len(pos) else ([0] * 3, [0] * 3)
+    accessors = [
+        {"bufferView": 0, "componentType": 5126, "count": len(pos), "type": "VEC3",
+         "min": lo, "max": hi},
+        {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(col),
+         "type": "VEC4"}]
+    primitive = {"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}
+    if idx is not None:
+        accessors.append({"bufferView": 2, "componentType": 5125, "count": idx.size,
+                          "type": "SCALAR"})
+        primitive.update(indices=2, mode=4, material=0)
+    blob = b"".join(parts)
     gltf = {
         "asset": {"version": "2.0", "generator": "depth_lightning"},
         "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}]}],
+        "meshes": [{"primitives": [primitive]}],
+        "materials": [{"pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 1.0},
+                       "doubleSided": True}],
         "buffers": [{"byteLength": len(blob)}],
-        "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": pos.nbytes},
-                        {"buffer": 0, "byteOffset": pos.nbytes, "byteLength": col.nbytes}],
-        "accessors": [
-            {"bufferView": 0, "componentType": 5126, "count": len(pos), "type": "VEC3",
-             "min": lo, "max": hi},
-            {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(col),
-             "type": "VEC4"}],
+        "bufferViews": [{"buffer": 0, "byteOffset": offsets[i], "byteLength": len(part)}
+                        for i, part in enumerate(parts)],
+        "accessors": accessors,
     }
     text = json.dumps(gltf, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)  # chunks are 4-byte aligned

@@ -6,15 +6,16 @@ Use with `from fixtures_app import tiny_ckpts  # noqa: F401`; `tiny_ckpts` is (c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TEST_COARSE6_UNITS, compose
+from conftest import TEST_COARSE6_UNITS, compose, run_module
 
 from depth_lightning.api import DepthPredictor
-from depth_lightning.plugins import build
 from depth_lightning.pipeline import plan_stages
+from depth_lightning.plugins import build
 
 
 def write_tiny_checkpoints(folder: Path, data: dict | None = None) -> tuple[Path, Path]:
@@ -34,3 +35,25 @@ def write_tiny_checkpoints(folder: Path, data: dict | None = None) -> tuple[Path
 @pytest.fixture(scope="session")
 def tiny_ckpts(tmp_path_factory) -> tuple[Path, Path]:
     return write_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
+
+
+@dataclass(frozen=True)
+class NYUPrediction:
+    cwd: Path  # where predict was started: it must hold only `preds`
+    out: Path  # output_dir
+    ckpt: Path
+    photo_path: Path
+    name: str
+
+
+@pytest.fixture(scope="session")
+def nyu_prediction(tiny_ckpts, tmp_path_factory) -> NYUPrediction:
+    """`predict ... pointcloud=true output_dir=preds` run once on a real NYU photo."""
+    from nyu_files import require_shared_data
+
+    photo = require_shared_data() / "nyu_v1_samples" / "rgb" / "00040.png"
+    cwd = tmp_path_factory.mktemp("predict_cwd")
+    res = run_module("depth_lightning.predict", f"ckpt_path={tiny_ckpts[1]}", f"input={photo}",
+                     "output_dir=preds", "pointcloud=true", cwd=cwd)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return NYUPrediction(cwd, cwd / "preds", tiny_ckpts[1], photo, photo.stem)
