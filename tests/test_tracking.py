@@ -23,3 +23,25 @@ def test_offline_without_credentials(monkeypatch, tmp_path):
 def test_names_outside_a_hydra_job_and_other_loggers_left_alone():
     assert sweep_group() == "depth_lightning" and run_name() == "run"
     start_wandb(object(), None)  # not a WandbLogger: nothing happens
+
+
+def test_each_stage_has_its_own_tags():
+    from depth_lightning.tracking import stage_tags
+
+    # the coarse stage of +experiment=fine is not tagged as the fine stage
+    assert stage_tags(["fine"], "coarse") == ["coarse", "experiment=fine"]
+    assert stage_tags(["fine"], "fine") == ["fine", "experiment=fine"]
+    assert stage_tags(["seed_paper", "ablation"], "coarse") == [
+        "coarse", "experiment=seed_paper", "ablation"]
+    assert stage_tags([], "fine2") == ["fine2"]
+
+
+def test_logger_sends_the_config_once_and_keeps_checkpoints_offline(tmp_path):
+    from depth_lightning.tracking import WandbLogger, flat_table
+
+    logger = WandbLogger(project="p", offline=True, log_model=True, save_dir=str(tmp_path))
+    assert logger._offline and logger._log_model is True  # Lightning alone refuses this pair
+    assert "anonymous" not in logger._wandb_init
+    assert logger.log_hyperparams({"net": {"a": 1}}) is None and logger._experiment is None
+    assert flat_table({"mean": {"rmse": 1.0}, "fine": {"delta1": 0.5}}) == {
+        "final/mean/rmse": 1.0, "final/fine/delta1": 0.5}
