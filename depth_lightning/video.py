@@ -81,11 +81,16 @@ def write_depth_video(preds: torch.Tensor, size_hw: tuple[int, int], fps: float,
     h, w = size_hw[0] // 2 * 2, size_hw[1] // 2 * 2
 
     def encode(tmp: Path) -> None:
-        with imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                pixelformat="yuv420p", macro_block_size=1,
-                                output_params=["-f", "mp4"]) as writer:
-            for pred in preds:
-                writer.append_data(colorize(depth_to_photo(pred, (h, w)), limits, cmap))
+        named = tmp.with_name(tmp.name + ".mp4")  # imageio picks its writer by the extension
+        try:
+            with imageio.get_writer(named, format="FFMPEG", mode="I", fps=fps,
+                                    codec="libx264", pixelformat="yuv420p",
+                                    macro_block_size=1) as writer:
+                for pred in preds:
+                    writer.append_data(colorize(depth_to_photo(pred, (h, w)), limits, cmap))
+            os.replace(named, tmp)
+        finally:
+            named.unlink(missing_ok=True)
 
     return write_with(out, encode)
 
