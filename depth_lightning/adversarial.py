@@ -1,0 +1,212 @@
+"""Adversarial training of a stage (the seed's future work, after Jung et al. 2017 and Chen et
+al. 2018): a conditional PatchGAN discriminator with spectral normalisation judges (RGB, log
+depth) pairs at 55x74, and the stage's network is trained against it, alternately, through
+Lightning's manual optimisation. Generator loss = the stage's own loss + w x adversarial loss.
+
+Checkpoints stay those of a plain :class:`~depth_lightning.stages.DepthStage`: their
+hyper-parameters and ``state_dict`` hold only the depth networks, so `load_stage`, `evaluate`,
+`predict`, a later stage building on this one and `model.<stage>_ckpt` read them unchanged.
+The discriminator's weights and settings travel beside them under ``checkpoint["adversarial"]``
+(its optimiser with the others in ``optimizer_states``), and a resumed fit puts them back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+from depth_lightning.errors import DepthLightningError
+from depth_lightning.geometry import OUTPUT_SIZE
+from depth_lightning.losses import valid_mask
+from depth_lightning.settings import mapping, number, whole_number
+from depth_lightning.stages import DepthStage
+
+ADVERSARIAL_LOSSES = ("hinge", "non_saturating")
+DEFAULTS = {"weight": 0.01, "loss": "hinge", "d_lr": 2e-4, "d_betas": [0.5, 0.999],
+            "d_steps": 1, "width": 64, "noise": 0.1}
+
+
+class PatchDiscriminator(nn.Module):
+    """Conditional PatchGAN (pix2pix, Isola et al. 2017) on (RGB, log depth) at 55x74: four
+    4x4 convolutions (stride 2, 2, 1, 1; `width`, 2x, 4x channels, then 1), LeakyReLU(0.2),
+    every convolution spectrally normalised (Miyato et al. 2018), no batch norm. Returns one
+    real/fake logit per overlapping patch (B,1,11,16)."""
+
+    def __init__(self, width: int = 64, in_channels: int = 4) -> None:
+        super().__init__()
+        chans = (in_channels, width, 2 * width, 4 * width)
+        layers: list[nn.Module] = []
+        for i, stride in enumerate((2, 2, 1)):
+            layers += [spectral_norm(nn.Conv2d(chans[i], chans[i + 1], 4, stride, padding=1)),
+                       nn.LeakyReLU(0.2, inplace=True)]
+        layers.append(spectral_norm(nn.Conv2d(chans[-1], 1, 4, 1, padding=1)))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, rgb: Tensor, log_depth: Tensor) -> Tensor:
+        return self.layers(torch.cat([rgb, log_depth], dim=1))
+
+
+def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
+    """D's loss on real and fake logits: hinge (Lim & Ye 2017) or the non-saturating log loss
+    (Goodfellow et al. 2014)."""
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def generator_loss(kind: str, fake: Tensor) -> Tensor:
+    """G's adversarial term on D's logits for its output."""
+    return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
+
+
+def adversarial_settings(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`model.adversarial`, checked, with the defaults for what is not given."""
+    given = dict(mapping(cfg or {}, "model.adversarial", "model.adversarial.weight=0.01"))
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise DepthLightningError(f"model.adversarial.{unknown[0]}: unknown setting (known: "
+                                  f"{', '.join(DEFAULTS)})")
+    s = {**DEFAULTS, **given}
+    if s["loss"] not in ADVERSARIAL_LOSSES:
+        raise DepthLightningError(f"model.adversarial.loss: {s['loss']!r} is not one of "
+                                  f"{ADVERSARIAL_LOSSES}")
+    s["weight"] = number(s["weight"], "model.adversarial.weight", minimum=0.0)
+    s["d_lr"] = number(s["d_lr"], "model.adversarial.d_lr", minimum=0.0)
+    s["d_steps"] = whole_number(s["d_steps"], "model.adversarial.d_steps")
+    s["width"] = whole_number(s["width"], "model.adversarial.width")
+    s["noise"] = number(s["noise"], "model.adversarial.noise", minimum=0.0)
+    betas = s["d_betas"]
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        raise DepthLightningError(f"model.adversarial.d_betas: must be two numbers in [0, 1), "
+                                  f"got {betas!r}")
+    s["d_betas"] = [float(b) for b in betas]
+    return s
+
+
+class AdversarialStage(DepthStage):
+    """A :class:`DepthStage` trained against a conditional discriminator.
+
+    Args:
+        adversarial: ``weight`` (w of the adversarial term), ``loss`` (``hinge`` or
+            ``non_saturating``), ``d_lr`` and ``d_betas`` (D's Adam), ``d_steps`` (D updates
+            per G update, on the same batch), ``width`` (D's first layer's channels),
+            ``noise`` (std of the Gaussian "instance noise" added to the log depth D sees,
+            real and fake alike, while training: Sønderby et al. 2017; it keeps D from
+            separating the two perfectly, which would leave G no useful gradient).
+        others: as :class:`DepthStage`.
+
+    Logged per epoch: ``train/d_loss``, ``train/g_adv`` (G's adversarial term),
+    ``train/g_loss`` (stage loss + w x g_adv), ``train/d_acc_real`` and ``train/d_acc_fake``
+    (share of patches D calls right: logit > 0 for real, < 0 for fake); ``train/loss`` stays
+    the stage's own loss, comparable with a plain stage's.
+    """
+
+    def __init__(self, *args: Any, adversarial: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.adversarial = adversarial_settings(adversarial)
+        self.automatic_optimization = False
+        # built after the stage's own network: that one starts exactly as in a plain stage
+        self.disc = PatchDiscriminator(self.adversarial["width"])
+        if self.hparams.channels_last:
+            self.disc.to(memory_format=torch.channels_last)
+
+    # -- the pairs D sees -----------------------------------------------------------------------
+    def _judge(self, rgb: Tensor, log_depth: Tensor, mask: Tensor) -> Tensor:
+        """D's patch logits for (RGB, log depth), in fp32 (GANs are touchy), with instance
+        noise, and the ground truth's holes zeroed in real and fake alike (so that D cannot
+        tell them apart by where the holes are)."""
+        with torch.autocast(rgb.device.type, enabled=False):
+            d = log_depth.float()
+            if self.adversarial["noise"] > 0:
+                d = d + self.adversarial["noise"] * torch.randn_like(d)
+            return self.disc(rgb, torch.where(mask, d, 0.0)).float()
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        g_opt, d_opt = self.optimizers()
+        depth = batch["depth"]
+        mask = valid_mask(depth).reshape(depth.shape[0], 1, *OUTPUT_SIZE)
+        x = self.prepare(batch["image"])
+        rgb = F.adaptive_avg_pool2d(x.float(), OUTPUT_SIZE)  # the condition, at 55x74
+        fake = self.log_depths(x)[self.name]
+        real = torch.log(torch.where(mask, depth.reshape(mask.shape).float(), 1.0))
+        kind, stats = self.adversarial["loss"], {}
+        for _ in range(self.adversarial["d_steps"]):
+            d_real, d_fake = self._judge(rgb, real, mask), self._judge(rgb, fake.detach(), mask)
+            d_loss = discriminator_loss(kind, d_real, d_fake)
+            d_opt.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            d_opt.step()
+        stats["d_loss"] = d_loss.detach()
+        stats["d_acc_real"] = (d_real.detach() > 0).float().mean()
+        stats["d_acc_fake"] = (d_fake.detach() < 0).float().mean()
+        self.disc.requires_grad_(False)  # G's step: no gradients for D's weights
+        stats["g_adv"] = generator_loss(kind, self._judge(rgb, fake, mask))
+        self.disc.requires_grad_(True)
+        loss = self.loss_fn(fake, depth, mask.reshape(depth.shape))
+        g_loss = loss + self.adversarial["weight"] * stats["g_adv"]
+        g_opt.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        g_opt.step()
+        self._step_schedule("step")
+        self._log_training(loss, g_loss, stats, fake, depth)
+        return g_loss.detach()
+
+    def _log_training(self, loss: Tensor, g_loss: Tensor, stats: dict[str, Tensor],
+                      fake: Tensor, depth: Tensor) -> None:
+        bs = depth.shape[0]
+        self.train_metrics.update(torch.exp(fake.detach().float()), depth)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log("train/g_loss", g_loss, on_step=False, on_epoch=True, batch_size=bs)
+        self.log_dict({f"train/{k}": v.detach() for k, v in stats.items()}, on_step=False,
+                      on_epoch=True, batch_size=bs)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=bs)
+
+    # -- optimisers and schedule (manual optimisation steps them itself) ----------------------
+    def configure_optimizers(self) -> Any:
+        g = super().configure_optimizers()
+        d_opt = torch.optim.Adam([{"name": "disc", "params": self.disc.parameters()}],
+                                 lr=self.adversarial["d_lr"], betas=self.adversarial["d_betas"])
+        if isinstance(g, dict):
+            return [g["optimizer"], d_opt], [g["lr_scheduler"]]
+        return [g, d_opt]
+
+    def _step_schedule(self, interval: str) -> None:
+        """Step the stage's own schedule: per step (cosine), or per epoch on the monitored
+        value (plateau, when validation logged it)."""
+        configs = self.trainer.lr_scheduler_configs
+        if not configs or configs[0].interval != interval:
+            return
+        sched = configs[0].scheduler
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(configs[0].monitor)
+            if value is not None and math.isfinite(float(value)):
+                sched.step(float(value))
+        else:
+            sched.step()
+
+    def on_train_epoch_end(self) -> None:
+        self._step_schedule("epoch")
+
+    # -- checkpoints: a plain DepthStage's, D beside it ---------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        state = checkpoint.get("state_dict", {})
+        disc = {k[len("disc."):]: state.pop(k) for k in [k for k in state if
+                                                          k.startswith("disc.")]}
+        checkpoint["adversarial"] = {"settings": dict(self.adversarial), "disc": disc}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("adversarial")
+        if saved is None:  # a plain stage's checkpoint: D starts afresh
+            own = self.disc.state_dict()
+        else:
+            own = saved["disc"]
+        checkpoint.setdefault("state_dict", {}).update({f"disc.{k}": v for k, v in own.items()})
