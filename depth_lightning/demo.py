@@ -11,7 +11,9 @@ cloud. Served on 127.0.0.1 by default; `host=0.0.0.0` serves the local network a
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,9 @@ def build_app(predictor: DepthPredictor, cmap: str = "viridis", intrinsics: Any 
         figure, png, ply, glb = depth_outputs(predictor, np.asarray(photo, np.uint8)[..., :3],
                                               folder, cmap, intrinsics, max_points)
         return figure, str(png), str(ply), str(glb)
+
+    # the results live as long as the app (Gradio serves copies of them), or until Python exits
+    weakref.finalize(estimate, shutil.rmtree, work, True)
 
     stages = " + ".join(column_name(c) for c in predictor.columns)
     with gr.Blocks(title="depth_lightning") as app:
