@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as e:
+        except (OSError, RuntimeError) as e:
             tmp.unlink(missing_ok=True)
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise _disk_full(path, checkpoint_bytes(checkpoint)) from None
+            # torch's zip writer reports a full disk as "unexpected pos ...", not as ENOSPC
+            needed = checkpoint_bytes(checkpoint)
+            if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or \
+                    shutil.disk_usage(path.parent).free < needed:
+                raise _disk_full(path, needed) from None
             raise
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -175,8 +179,6 @@ def link_or_copy(source: str | Path, dest: str | Path) -> None:
     try:
         os.link(source, tmp)
     except OSError:  # a file system without hard links
-        import shutil
-
         shutil.copyfile(source, tmp)
     os.replace(tmp, dest)
 

@@ -30,7 +30,7 @@ from depth_lightning.optim import build_optimizer, build_scheduler
 from depth_lightning.plugins import build, check_log_depth, check_loss
 from depth_lightning.protocols import TRAINING_TARGET
 from depth_lightning.scoring import update_metrics
-from depth_lightning.settings import mapping
+from depth_lightning.settings import mapping, number
 
 HEAD_INITS = ("default", "mean_map")
 
@@ -76,14 +76,16 @@ class DepthStage(L.LightningModule):
         base_ckpt: checkpoint of the stage this one builds on (frozen below it).
         base: the frozen chain as saved in a checkpoint (``[{"name", "net"}, ...]``); set when
             reloading, instead of `base_ckpt`.
+        clip_grad_norm: clip the gradient norm of this stage's network to this value before
+            each step (``null``: no clipping).
         channels_last, compile: speed settings (memory format; torch.compile of the network).
     """
 
     def __init__(self, name: str, net: dict, loss: dict, optim: dict, scheduler: dict,
                  init: str = "kaiming_xavier", head_init: str = "default",
                  head_scale: float = 0.01, base_ckpt: str | None = None,
-                 base: list[dict] | None = None, channels_last: bool = True,
-                 compile: bool = False) -> None:
+                 base: list[dict] | None = None, clip_grad_norm: float | None = None,
+                 channels_last: bool = True, compile: bool = False) -> None:
         super().__init__()
         if head_init not in HEAD_INITS:
             raise DepthLightningError(f"model.head_init: {head_init!r} is not one of "
@@ -102,6 +104,8 @@ class DepthStage(L.LightningModule):
             {"name": name, "net": dict(net), "loss": dict(loss), "optim": dict(optim),
              "scheduler": dict(scheduler), "init": init, "head_init": head_init,
              "head_scale": head_scale, "base": list(base or []),
+             "clip_grad_norm": clip_grad_norm if clip_grad_norm is None else
+             number(clip_grad_norm, "model.clip_grad_norm", minimum=0.0),
              "channels_last": channels_last, "compile": compile})
         self.name = name
         # The frozen networks are built before this stage's own: the order the random
@@ -234,6 +238,15 @@ class DepthStage(L.LightningModule):
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         self.log_dict(values, batch_size=1)
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer,
+                                    gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        # a per-stage setting: the trainer's gradient_clip_val is shared by every stage
+        value = self.hparams.get("clip_grad_norm") or gradient_clip_val
+        if value:
+            self.clip_gradients(optimizer, gradient_clip_val=value,
+                                gradient_clip_algorithm=gradient_clip_algorithm or "norm")
 
     def configure_optimizers(self) -> Any:
         opt = build_optimizer(self.net, self.hparams.optim)

@@ -79,6 +79,37 @@ def test_identity_start_passes_the_coarse_map_through():
     torch.testing.assert_close(out, coarse, atol=1e-5, rtol=1e-5)
 
 
+def test_linear_fine4_gain_is_kaimings_gain_for_a_layer_without_relu():
+    net = FineNet(fine4_gain="linear")
+    init_weights(net, "kaiming_xavier")
+    net.post_init()
+    # Kaiming normal, fan_in = 64 * 5 * 5, gain 1 (linear) instead of sqrt 2 (ReLU)
+    assert net.fine4.weight.std().item() == pytest.approx((1 / 1600) ** 0.5, rel=0.1)
+    assert net.fine3.weight.std().item() == pytest.approx((2 / 1600) ** 0.5, rel=0.05)
+    with pytest.raises(DepthLightningError, match="model.net.fine4_gain"):
+        FineNet(fine4_gain="tanh")
+
+
+def test_residual_fine_adds_its_correction_to_the_coarse_map():
+    torch.manual_seed(0)
+    net = FineNet(residual=True)
+    init_weights(net, "kaiming_xavier")
+    x, coarse = torch.randn(2, 3, 228, 304), torch.randn(2, 1, 55, 74)
+    plain = FineNet()
+    plain.load_state_dict(net.state_dict())
+    torch.testing.assert_close(net(x, coarse), coarse + plain(x, coarse))
+    nets = []
+    for start in ("default", "identity"):
+        torch.manual_seed(1)
+        nets.append(FineNet(start=start, residual=True))
+        init_weights(nets[-1], "kaiming_xavier")
+        nets[-1].post_init()
+    with torch.no_grad():  # identity: the same correction at a hundredth of its scale
+        full, small = (n(x, coarse) - coarse for n in nets)
+    torch.testing.assert_close(small, 0.01 * full, rtol=1e-4, atol=1e-6)
+    assert float(full.abs().max()) > 0.1
+
+
 @pytest.mark.parametrize("scheme", ["kaiming_xavier", "xavier", "normal"])
 def test_init_schemes(scheme):
     net = CoarseNet()

@@ -100,6 +100,31 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(tmp_path, monke
     assert path.read_bytes() == good and sorted(tmp_path.iterdir()) == [path]
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 3 MB tmpfs (needs root and mount; skipped elsewhere)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_real_full_disk_ends_in_one_error_and_keeps_the_good_checkpoint(small_tmpfs):
+    # torch's zip writer reports ENOSPC as a RuntimeError ("unexpected pos"): still a full disk
+    path = small_tmpfs / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"w": torch.ones(250_000)}, path)  # 1 MB
+    with pytest.raises(DiskFullError, match=r"last.ckpt: no space left on the device \(4.0 MB "
+                                            r"needed, [0-9.]+ MB free\)"):
+        io.save_checkpoint({"w": torch.zeros(1_000_000)}, path)
+    assert sorted(small_tmpfs.iterdir()) == [path]
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(250_000))
+
+
 def test_best_is_a_link_to_the_newest_epoch(tmp_path):
     last, best = tmp_path / "last.ckpt", tmp_path / "best.ckpt"
     last.write_bytes(b"epoch 3")

@@ -14,6 +14,7 @@ from depth_lightning.geometry import OUTPUT_SIZE
 from depth_lightning.settings import number, whole_number
 
 FINE_STARTS = ("default", "identity")
+FINE4_GAINS = ("relu", "linear")
 
 
 class CoarseNet(nn.Module):
@@ -83,13 +84,22 @@ class FineNet(nn.Module):
 
     `start`: ``default`` (as initialised) or ``identity`` (after initialisation, the network is
     made an exact pass-through of the coarse map, see :meth:`post_init`).
+    `fine4_gain`: ``relu`` keeps the initialisation scheme's gain for fine4 (Kaiming's sqrt 2);
+    ``linear`` divides fine4's weights by sqrt 2 after it, Kaiming's gain for a layer with no
+    ReLU after it (fine4 is the linear output).
+    `residual`: fine4 predicts a correction added to the coarse map instead of the map itself
+    (not in the paper; the default recipe's choice, README "The recipe").
     """
 
-    def __init__(self, start: str = "default") -> None:
+    def __init__(self, start: str = "default", fine4_gain: str = "relu",
+                 residual: bool = False) -> None:
         super().__init__()
         if start not in FINE_STARTS:
             raise DepthLightningError(f"model.net.start: {start!r} is not one of {FINE_STARTS}")
-        self.start = start
+        if fine4_gain not in FINE4_GAINS:
+            raise DepthLightningError(f"model.net.fine4_gain: {fine4_gain!r} is not one of "
+                                      f"{FINE4_GAINS}")
+        self.start, self.fine4_gain, self.residual = start, fine4_gain, bool(residual)
         self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # 228x304 -> 110x148
         self.fine3 = nn.Conv2d(64, 64, kernel_size=5, padding=2)
         self.fine4 = nn.Conv2d(64, 1, kernel_size=5, padding=2)
@@ -101,18 +111,27 @@ class FineNet(nn.Module):
         f = self.pool(self.relu(self.fine1(x)))
         f = torch.cat([f, coarse_log_depth.to(f.dtype)], dim=1)  # fine2: 64 channels
         f = self.relu(self.fine3(f))
+        if self.residual:
+            return coarse_log_depth.to(f.dtype) + self.fine4(f)
         return self.fine4(f)
 
     @torch.no_grad()
     def post_init(self, offset: float = 4.0) -> None:
         """Called after the initialisation scheme: with ``start=identity``, make the network an
-        exact pass-through of the coarse map.
+        exact pass-through of the coarse map (with `residual`, a near pass-through: the
+        correction starts at a hundredth of its initial scale).
 
         fine3's channel 63 copies the coarse channel shifted by `offset` (so the ReLU keeps log
         depths above -offset, i.e. depths above e^-4 = 2 cm) and fine4 reads it back with a
         centre tap. The other weights stay small, so the refinement starts from the coarse map.
         """
+        if self.fine4_gain == "linear":
+            self.fine4.weight.div_(2 ** 0.5)
         if self.start != "identity":
+            return
+        if self.residual:  # a near-zero correction: the coarse map passes through
+            self.fine4.weight.mul_(0.01)
+            self.fine4.bias.zero_()
             return
         self.fine3.weight[63].zero_()
         self.fine3.weight[63, 63, 2, 2] = 1.0
