@@ -49,6 +49,15 @@ def test_fast_dev_run_of_unet(synth_data_dir, tmp_path):
     assert set(metrics) == {"mean", "unet"} and metrics["unet"]["si_rmse_log"] > 0
     stage = load_stage(best_of(run, "unet"))
     assert stage.columns == ("unet",) and type(stage.net).__name__ == "UNetResNet18"
+    # the comparison's edge table and frame figure, on this one run
+    res = run_module("depth_lightning.compare_edges", str(out / "train" / "runs"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    edges = json.loads((run / "edges.json").read_text())
+    assert edges["stage"] == "unet" and 0 <= edges["edge_recall"] <= 1
+    assert "| unet |" in (out / "train" / "runs" / "edges.md").read_text()
+    assert (out / "train" / "runs" / "frames.png").read_bytes()[:4] == b"\x89PNG"
+    res = run_module("depth_lightning.compare_edges", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert_one_line_error(res, "dir", "nowhere")
 
 
 @pytest.mark.slow

@@ -1,0 +1,140 @@
+"""Edges and one frame, side by side, for the jobs of a comparison:
+`python -m depth_lightning.compare_edges DIR`.
+
+`python -m depth_lightning.compare` tables the nine metrics of every job from metrics.json;
+this adds what a comparison of losses and networks about sharp boundaries needs: each job's
+last stage (its best checkpoint) scored on the validation frames at the 55x74 target with the
+depth-boundary precision / recall / F (depth_lightning.metrics.boundary), written to
+`<job>/edges.json`, and, in DIR, `edges.md` / `edges.csv` (si_rmse_log, rmse_log, delta1,
+abs_rel and the edge scores per job) and `frames.png` (one validation frame: RGB | ground truth |
+each job's prediction, one colour scale). Jobs are named by their `+compare=` (or
+`+experiment=`) choice, else by their folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from depth_lightning.checkpoints import load_stage
+from depth_lightning.errors import DepthLightningError
+from depth_lightning.io import write_json, write_with
+from depth_lightning.metrics.boundary import BOUNDARY_KEYS, DepthBoundaryMetrics
+from depth_lightning.plugins import build
+from depth_lightning.protocols import TRAINING_TARGET
+from depth_lightning.scoring import StagePredictor, panel_rows, update_metrics
+
+TABLE = ("si_rmse_log", "rmse_log", "delta1", "abs_rel", *BOUNDARY_KEYS)
+
+
+def finished_jobs(root: Path) -> list[dict[str, Any]]:
+    """Job folders under `root` with a metrics.json: name, folder, last stage, its metrics."""
+    jobs = []
+    for hydra_dir in sorted(root.glob("**/.hydra/overrides.yaml")):
+        job = hydra_dir.parent.parent
+        if not (job / "metrics.json").is_file():
+            continue
+        metrics = json.loads((job / "metrics.json").read_text())
+        stage = [k for k in metrics if k != "mean"][-1]
+        overrides = OmegaConf.load(hydra_dir) or []
+        name = next((o.split("=", 1)[1] for o in overrides
+                     if o.startswith(("+compare=", "+experiment="))), job.name)
+        best = json.loads((job / stage / "stage.json").read_text())["best"]
+        jobs.append({"name": name, "dir": job, "stage": stage, "best": best,
+                     "metrics": metrics[stage]})
+    if not jobs:
+        raise DepthLightningError(f"{root}: no finished job (metrics.json) inside")
+    return jobs
+
+
+def score_edges(jobs: list[dict[str, Any]], frame: int, threshold: float, radius: int
+                ) -> dict[str, Any]:
+    """Every job's boundary scores over the validation frames of the first job's data (the
+    jobs of a comparison share it), and the panel row of validation frame `frame`."""
+    cfg = OmegaConf.load(jobs[0]["dir"] / "config.yaml")
+    cfg.data.num_workers = 0
+    dm = build(cfg.data, "data")
+    dm.setup("fit")
+    predictors = {j["name"]: StagePredictor(load_stage(j["best"]), columns=(j["stage"],))
+                  for j in jobs}
+    metrics = {n: DepthBoundaryMetrics(threshold, radius, min_depth=TRAINING_TARGET.min_depth,
+                                       max_depth=TRAINING_TARGET.max_depth)
+               for n in predictors}
+    row: dict[str, Any] = {}
+    start = 0
+    for batch in dm.val_dataloader():
+        preds = {n: p(batch)[jobs[i]["stage"]] for i, (n, p) in enumerate(predictors.items())}
+        update_metrics(metrics, preds, batch, TRAINING_TARGET)
+        n = batch["depth"].shape[0]
+        if start <= frame < start + n:
+            (row,) = panel_rows(batch, preds, TRAINING_TARGET, [frame - start])
+        start += n
+    return {"scores": {n: {k: float(v) for k, v in m.compute().items()}
+                       for n, m in metrics.items()}, "row": row}
+
+
+def write_outputs(root: Path, jobs: list[dict[str, Any]], result: dict[str, Any],
+                  settings: dict[str, Any]) -> list[list[str]]:
+    """edges.json per job; edges.md, edges.csv and frames.png in `root`; the table's rows."""
+    rows = []
+    for job in jobs:
+        edges = result["scores"][job["name"]]
+        write_json(job["dir"] / "edges.json", {**settings, "stage": job["stage"], **edges})
+        values = {**job["metrics"], **edges}
+        rows.append([job["name"], *(f"{values[k]:.4f}" for k in TABLE)])
+    header = ["variant", *TABLE]
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows([header, *rows])
+
+    write_with(root / "edges.csv", write_csv)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    write_with(root / "edges.md", lambda tmp: tmp.write_text(
+        "\n".join(md + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"))
+    if result["row"]:
+        from depth_lightning.viz import plot_depth_grid
+
+        plot_depth_grid([result["row"]], root / "frames.png", scale="figure",
+                        title=f"validation frame {settings['frame']}: each variant's last stage")
+    return [header, *rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m depth_lightning.compare_edges",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("dir", type=Path, help="a multirun folder (or one holding runs)")
+    parser.add_argument("--frame", type=int, default=0, help="validation frame to draw")
+    parser.add_argument("--threshold", type=float, default=0.1,
+                        help="relative depth step that makes an edge (default 0.1)")
+    parser.add_argument("--radius", type=int, default=2,
+                        help="pixels an edge may be off and still match (default 2)")
+    args = parser.parse_args(argv)
+    try:
+        if not args.dir.is_dir():
+            raise DepthLightningError(f"dir: {args.dir} is not a folder")
+        if args.frame < 0 or args.radius < 0 or not args.threshold > 0:
+            raise DepthLightningError("--frame and --radius must be >= 0, --threshold > 0")
+        jobs = finished_jobs(args.dir)
+        with torch.inference_mode():
+            result = score_edges(jobs, args.frame, args.threshold, args.radius)
+        table = write_outputs(args.dir, jobs, result, {"threshold": args.threshold,
+                                                       "radius": args.radius,
+                                                       "frame": args.frame})
+    except DepthLightningError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{len(jobs)} jobs -> {args.dir / 'edges.md'}, edges.csv, frames.png")
+    print("\n".join(" | ".join(r) for r in table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
