@@ -91,6 +91,19 @@ class FrameDataset(Dataset):
         return {"image": image, "depth": depth, "index": idx}
 
 
+PATH_SETTINGS = ("path", "root", "data_dir", "cache_dir", "split_file", "file")
+
+
+def absolute_paths(settings: Any) -> Any:
+    """`settings` with every relative file setting (`path`, `root`, ...) made absolute."""
+    if isinstance(settings, dict):
+        return {k: os.path.abspath(v) if k in PATH_SETTINGS and isinstance(v, str) and v
+                else absolute_paths(v) for k, v in settings.items()}
+    if isinstance(settings, list):
+        return [absolute_paths(v) for v in settings]
+    return settings
+
+
 def augment_settings(aug: dict) -> Augment:
     """The `data.augment` settings, checked: flip a bool, rotate a number of degrees, scale and
     colour null or [min, max]."""
@@ -135,14 +148,15 @@ class DepthDataModule(L.LightningDataModule):
                  cache_dir: str, cache_workers: int, seed: int | None = None,
                  **source_settings: Any) -> None:
         super().__init__()
-        # what rebuilds this module (saved in checkpoints: evaluate scores the data trained on)
-        self.settings = {"_target_": f"{type(self).__module__}.{type(self).__qualname__}",
-                         "_recursive_": False, "_convert_": "all", "source": source,
-                         "target": target, "split": split, "augment": augment,
-                         "batch_size": batch_size, "eval_batch_size": eval_batch_size,
-                         "num_workers": num_workers, "pin_memory": pin_memory,
-                         "cache_dir": cache_dir, "cache_workers": cache_workers, "seed": seed,
-                         **source_settings}
+        # what rebuilds this module (saved in checkpoints: evaluate scores the data trained on,
+        # from whichever folder it is started: file settings are kept absolute)
+        self.settings = absolute_paths(
+            {"_target_": f"{type(self).__module__}.{type(self).__qualname__}",
+             "_recursive_": False, "_convert_": "all", "source": source, "target": target,
+             "split": split, "augment": augment, "batch_size": batch_size,
+             "eval_batch_size": eval_batch_size, "num_workers": num_workers,
+             "pin_memory": pin_memory, "cache_dir": cache_dir, "cache_workers": cache_workers,
+             "seed": seed, **source_settings})
         if target not in TARGETS:
             raise DataError(f"data.target: must be one of {tuple(TARGETS)}, got {target!r}")
         self.source_cfg = mapping(source, "data.source", "data.source._target_=my.Frames")
