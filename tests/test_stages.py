@@ -213,3 +213,30 @@ def test_a_network_without_init_head_starts_as_initialised_under_mean_map(caplog
         model.setup("fit")
     assert "has no init_head" in caplog.text
     assert torch.equal(model.net.head.weight, before)
+
+
+class GradNorms(L.Callback):
+    """The network's gradient norm as the optimiser sees it (after clipping)."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, module, *args) -> None:
+        grads = [p.grad.norm() for p in module.net.parameters() if p.grad is not None]
+        self.norms.append(float(torch.stack(grads).norm()))
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_clip_grad_norm_bounds_the_stage_gradient(coarse_ckpt, tmp_path, clip):
+    model = fine_stage(coarse_ckpt, f"model.clip_grad_norm={'null' if clip is None else clip}")
+    record = GradNorms()
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, default_root_dir=tmp_path,
+                        callbacks=[record], num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(model, random_batches())
+    assert len(record.norms) == 4
+    if clip is None:
+        assert min(record.norms) > 0.05  # unclipped, the random-target gradients are larger
+    else:
+        assert max(record.norms) == pytest.approx(0.05, rel=1e-3)
