@@ -154,6 +154,9 @@ class AdversarialStage(DepthStage):
         g_loss = loss + self.adversarial["weight"] * stats["g_adv"]
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
+        clip = self.hparams.get("clip_grad_norm")
+        if clip:  # manual optimisation: Lightning would not call configure_gradient_clipping
+            self.clip_gradients(g_opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         g_opt.step()
         self._step_schedule("step")
         self._log_training(loss, g_loss, stats, fake, depth)
