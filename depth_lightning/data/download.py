@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from depth_lightning.errors import DataError
+from depth_lightning.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,7 @@ def read_records(data_dir: str | Path) -> dict[str, dict]:
 def _write_record(data_dir: Path, fname: str, entry: dict) -> None:
     records = read_records(data_dir)
     records[fname] = entry
-    path = data_dir / RECORD_FILE
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text(data_dir / RECORD_FILE, json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def _advice(spec: RemoteFile, url: str | None, dest: Path) -> str:
