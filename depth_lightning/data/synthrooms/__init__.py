@@ -22,14 +22,24 @@ Modules, in the order a frame is made: `scene` (what a room is made of), `furnit
 (rays and hits), `materials`, `lighting` and `shading` (the linear image), `sensor` (exposure to
 noise), `kinect` (raw-depth holes), `frames` (one frame, the frame plan), `writer` (the HDF5
 file, worker pool, cache), `preview` and `cli`. numpy only on the rendering side.
+
+Optional features (`features`, the setting ``data.source.features``; default all, ``[]`` is the
+v1 generator byte for byte), each in its own module and random stream: `spaces` (offices,
+corridors, classrooms, labs, basements with partitions, doorways, drop ceilings and pipes),
+`clutter` (small objects, thin-legged chairs, loaded shelves), `camerafx` (the `camera`
+feature: exposure, white balance, blur, vignetting, noise) and `depthnoise` (the `kinect`
+feature: disparity steps and noise on ``rawDepths`` only).
 """
 
 from .cli import main
+from .features import DEFAULT_FEATURES, FEATURES
 from .frames import GENERATOR_VERSION, render_frame
 from .kinect import MAX_DEPTH
 from .preview import save_preview
 from .scene import SCENE_TYPES
+from .spaces import SPACE_TYPES
 from .writer import ensure_synthrooms, generate, synthrooms_path
 
-__all__ = ["GENERATOR_VERSION", "MAX_DEPTH", "SCENE_TYPES", "ensure_synthrooms", "generate",
-           "main", "render_frame", "save_preview", "synthrooms_path"]
+__all__ = ["DEFAULT_FEATURES", "FEATURES", "GENERATOR_VERSION", "MAX_DEPTH", "SCENE_TYPES",
+           "SPACE_TYPES", "ensure_synthrooms", "generate", "main", "render_frame", "save_preview",
+           "synthrooms_path"]

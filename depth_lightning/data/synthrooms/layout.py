@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .clutter import scatter
 from .furniture import (
     Placer,
     add_bed,
@@ -287,8 +288,9 @@ def _lights(rng, size) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lights, power, light_color
 
 
-def make_room(seed: int) -> Room:
-    """The room of a scene: geometry, furniture, materials and lights (no camera)."""
+def make_room(seed: int, with_clutter: bool = False) -> Room:
+    """The room of a scene: geometry, furniture, materials and lights (no camera); with the
+    `clutter` feature, its small things are added from their own generator after all draws."""
     rng = np.random.default_rng([seed, 0])
     scene_type = SCENE_TYPES[rng.choice(len(SCENE_TYPES), p=SCENE_WEIGHTS)]
     size = _room_size(rng, scene_type)
@@ -303,7 +305,11 @@ def make_room(seed: int) -> Room:
     wall_color, baseboard = _walls(rng)
     ceiling = _ceiling(rng, scene_type)
     lights, power, light_color = _lights(rng, size)
+    salt = int(rng.integers(1 << 30))
+    if with_clutter:
+        P.rng = np.random.default_rng([seed, 0, 0xC1])
+        scatter(P, P.rng)
     return Room(size=size, scene_type=scene_type, boxes=boxes.finish(), footprints=P.footprints,
                 floor=floor, wall_color=wall_color, decals=decals, baseboard=baseboard,
                 ceiling=ceiling, lights=lights, light_power=power, light_color=light_color,
-                salt=int(rng.integers(1 << 30)))
+                salt=salt)

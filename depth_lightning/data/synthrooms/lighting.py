@@ -16,11 +16,14 @@ def shadow_factor(room: Room, P, lp, casters):
     resolution, softened by a blur (real ceiling lights are not points)."""
     if casters.size == 0:
         return np.float32(1.0)
-    Ps = [p[::2, ::2] for p in P]
+    st = room.shadow_step
+    Ps = [p[::st, ::st] for p in P]
     Ls = [lp[k] - Ps[k] for k in range(3)]
     hidden = occluded(room.boxes.lo, room.boxes.hi, casters, Ps, Ls)
-    vis = blur3(np.where(hidden, np.float32(0.15), np.float32(1.0)))
-    return up2_linear(vis)[: P[0].shape[0], : P[0].shape[1]].ravel()
+    vis = up2_linear(blur3(np.where(hidden, np.float32(0.15), np.float32(1.0))))
+    if st == 4:
+        vis = up2_linear(vis)
+    return vis[: P[0].shape[0], : P[0].shape[1]].ravel()
 
 
 def irradiance(room: Room, s: Surface, P) -> np.ndarray:

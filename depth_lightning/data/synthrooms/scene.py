@@ -101,3 +101,5 @@ class Room:
     light_power: np.ndarray  # (n,)
     light_color: np.ndarray  # (3,)
     salt: int
+    # shadow rays every `shadow_step` render pixels (2 or 4): big spaces with many lights use 4
+    shadow_step: int = 2

@@ -22,6 +22,7 @@ import numpy as np
 from depth_lightning.geometry import FRAME_SIZE, NYU_INTRINSICS
 from depth_lightning.io import atomic_path, file_lock, remove_leftovers
 
+from .features import DEFAULT_FEATURES, canonical, tag
 from .frames import GENERATOR_VERSION, frame_plan, render_stored
 
 _IMG_SHAPE = (3, FRAME_SIZE[1], FRAME_SIZE[0])  # stored transposed (MATLAB v7.3)
@@ -42,8 +43,8 @@ def _deflate(a: np.ndarray, level: int, shuffle: bool) -> bytes:
 
 
 def _frame_task(args: tuple) -> tuple:
-    i, seed, view, scene_index, level = args
-    fr = render_stored(seed, view, scene_index)
+    i, seed, view, scene_index, level, features = args
+    fr = render_stored(seed, view, scene_index, features)
     return (i, _deflate(fr["image"], level, False), _deflate(fr["depth"], level, True),
             _deflate(fr["raw_depth"], level, True), fr["scene"], fr["scene_type"])
 
@@ -135,13 +136,15 @@ def _write_refs(f, name: str, values: list[str]) -> None:
     d.attrs["MATLAB_class"] = np.bytes_("cell")
 
 
-def _create_datasets(f, n_frames: int, seed: int, level: int) -> list:
+def _create_datasets(f, n_frames: int, seed: int, level: int, features: tuple) -> list:
     """The file attributes and the empty ``images``, ``depths``, ``rawDepths`` datasets, one
     chunk per frame."""
     f.attrs["generator"] = "depth_lightning.data.synthrooms"
     f.attrs["generator_version"] = GENERATOR_VERSION
     f.attrs["seed"] = seed
     f.attrs["n_frames"] = n_frames
+    if features:  # v1 files (no features) keep exactly their v1 attributes
+        f.attrs["features"] = ",".join(features)
     f.attrs["intrinsics_fx_fy_cx_cy"] = np.array(NYU_INTRINSICS)
     kw = dict(compression="gzip", compression_opts=level)
     images = f.create_dataset("images", (n_frames, *_IMG_SHAPE), np.uint8,
@@ -167,14 +170,15 @@ def _write_frames(dsets: list, tasks: list, workers: int,
 
 
 def generate(path: str | Path, n_frames: int = 2000, seed: int = 0, workers: int | None = None,
-             progress: bool = True, level: int = 1) -> Path:
+             progress: bool = True, level: int = 1,
+             features: tuple[str, ...] | list[str] | None = DEFAULT_FEATURES) -> Path:
     """Render ``n_frames`` frames into one NYU-V2-layout HDF5 file at ``path``.
 
-    Deterministic in (n_frames, seed): the worker count does not change a byte of the arrays.
-    Frame i is ``render_frame(*frame_plan(n_frames, seed)[i])``: rooms get seeds derived from
-    ``seed``, and 1-3 consecutive frames are views of the same room (one NYU-style scene).
-    The file is written to a temporary name and renamed into place only when complete, so an
-    interrupted run never leaves a file that looks finished.
+    Deterministic in (n_frames, seed, features): the worker count does not change a byte of the
+    arrays. Frame i is ``render_frame(*frame_plan(n_frames, seed)[i], features)``: rooms get
+    seeds derived from ``seed``, and 1-3 consecutive frames are views of the same room (one
+    NYU-style scene). The file is written to a temporary name and renamed into place only when
+    complete, so an interrupted run never leaves a file that looks finished.
 
     Args:
         path: output file (conventionally ``.mat``, as NYU's).
@@ -183,6 +187,7 @@ def generate(path: str | Path, n_frames: int = 2000, seed: int = 0, workers: int
         workers: rendering processes (default: usable CPU cores). 1 renders in this process.
         progress: show a progress bar and print the throughput at the end.
         level: gzip level of the per-frame chunks.
+        features: generator features (`features.FEATURES`; None: all); () is the v1 generator.
 
     Returns:
         The path written.
@@ -190,14 +195,16 @@ def generate(path: str | Path, n_frames: int = 2000, seed: int = 0, workers: int
     import h5py
 
     path = Path(path)
+    features = canonical(features, "features")
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     workers = _worker_count(workers, n_frames)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tasks = [(i, s, v, si, level) for i, (s, v, si) in enumerate(frame_plan(n_frames, seed))]
+    tasks = [(i, s, v, si, level, features)
+             for i, (s, v, si) in enumerate(frame_plan(n_frames, seed))]
     t0 = time.perf_counter()
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        dsets = _create_datasets(f, n_frames, seed, level)
+        dsets = _create_datasets(f, n_frames, seed, level, features)
         scenes, types_ = _write_frames(dsets, tasks, workers, progress)
         _write_refs(f, "scenes", scenes)
         _write_refs(f, "sceneTypes", types_)
@@ -209,23 +216,27 @@ def generate(path: str | Path, n_frames: int = 2000, seed: int = 0, workers: int
 
 
 # -- the cache --------------------------------------------------------------------------------
-def synthrooms_path(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0) -> Path:
-    """Cache file name of a SynthRooms dataset: changes with the generator version."""
-    return Path(cache_dir) / f"synthrooms_v{GENERATOR_VERSION}_n{n_frames}_s{seed}.mat"
+def synthrooms_path(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0,
+                    features: tuple[str, ...] | list[str] | None = DEFAULT_FEATURES) -> Path:
+    """Cache file name of a SynthRooms dataset: changes with the generator version and the
+    feature set (none: the v1 name, synthrooms_v1_n{N}_s{S}.mat)."""
+    ftag = tag(canonical(features, "features"))
+    return Path(cache_dir) / f"synthrooms_v{GENERATOR_VERSION}{ftag}_n{n_frames}_s{seed}.mat"
 
 
-def ensure_synthrooms(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0) -> Path:
+def ensure_synthrooms(cache_dir: str | Path, n_frames: int = 2000, seed: int = 0,
+                      features: tuple[str, ...] | list[str] | None = DEFAULT_FEATURES) -> Path:
     """Path of the SynthRooms file in ``cache_dir``, generating it only if it is missing.
 
     Two processes racing are harmless: the second waits on a lock file and then finds the file
     (and the file only ever appears complete, by atomic rename).
     """
-    path = synthrooms_path(cache_dir, n_frames, seed)
+    path = synthrooms_path(cache_dir, n_frames, seed, features)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.with_name(path.name + ".lock")):
         if not path.exists():
             remove_leftovers(path.parent, f".{path.name}")  # a killed generation's file
-            generate(path, n_frames=n_frames, seed=seed)
+            generate(path, n_frames=n_frames, seed=seed, features=features)
     return path
