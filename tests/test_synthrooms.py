@@ -30,7 +30,8 @@ def _arrays(path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "small.mat"
-    return sr.generate(out, n_frames=N, seed=3, workers=1, progress=False)
+    # the v1 generator (no features): its frames are what these tests pin down
+    return sr.generate(out, n_frames=N, seed=3, workers=1, progress=False, features=())
 
 
 def test_official_layout(small):
@@ -83,7 +84,8 @@ def test_depth_ranges(small):
 
 
 def test_deterministic_and_worker_independent(small, tmp_path):
-    again = sr.generate(tmp_path / "again.mat", n_frames=N, seed=3, workers=2, progress=False)
+    again = sr.generate(tmp_path / "again.mat", n_frames=N, seed=3, workers=2, progress=False,
+                        features=())
     a, b = _arrays(small), _arrays(again)
     for k in a:
         assert a[k].tobytes() == b[k].tobytes(), k
@@ -116,7 +118,7 @@ def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_ensure_synthrooms_reuses_existing_file(tmp_path, monkeypatch):
-    path = sr.ensure_synthrooms(tmp_path, n_frames=2, seed=1)
+    path = sr.ensure_synthrooms(tmp_path, n_frames=2, seed=1, features=())
     assert path == tmp_path / f"synthrooms_v{sr.GENERATOR_VERSION}_n2_s1.mat"
     mtime = path.stat().st_mtime_ns
 
@@ -124,7 +126,7 @@ def test_ensure_synthrooms_reuses_existing_file(tmp_path, monkeypatch):
         raise AssertionError("must not regenerate")
 
     monkeypatch.setattr(writer, "generate", boom)
-    assert sr.ensure_synthrooms(tmp_path, n_frames=2, seed=1) == path
+    assert sr.ensure_synthrooms(tmp_path, n_frames=2, seed=1, features=[]) == path
     assert path.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob("*.tmp*"))
 
