@@ -58,7 +58,7 @@ def _aim(room: Room, rng, k: int, pos) -> tuple[np.ndarray, ...]:
         tgt[axis] = far if k % 2 == 0 else extent - far
         tgt[along_axis] = rng.uniform(-0.1, 1.1) * along
     yaw = math.atan2(tgt[1] - pos[1], tgt[0] - pos[0]) + rng.normal(0, 0.12)
-    pitch = math.radians(float(np.clip(rng.normal(-9, 6), -20, 5)))
+    pitch = math.radians(float(np.clip(rng.normal(room.pitch, 6), -20, 5)))
     roll = math.radians(rng.uniform(-3, 3))
     return camera_basis(yaw, pitch, roll)
 
@@ -80,6 +80,8 @@ def pick_camera(room: Room, rng: np.random.Generator):
     best = None
     for _ in range(12):
         k = int(rng.integers(4))  # the wall behind the camera
+        if room.view_walls is not None:  # e.g. a corridor's ends: look along it
+            k = room.view_walls[k % len(room.view_walls)]
         pos = _position(room, rng, k)
         if pos is None:
             continue

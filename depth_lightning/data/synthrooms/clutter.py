@@ -35,7 +35,7 @@ def _small_thing(rng, x, y, z) -> list:
     elif kind == "book":
         sx, sy, h = rng.uniform(0.15, 0.3), rng.uniform(0.1, 0.24), rng.uniform(0.02, 0.12)
     elif kind == "box":
-        sx, sy, h = rng.uniform(0.08, 0.4), rng.uniform(0.08, 0.3), rng.uniform(0.05, 0.35)
+        sx, sy, h = rng.uniform(0.08, 0.3), rng.uniform(0.08, 0.25), rng.uniform(0.05, 0.25)
     elif kind == "bottle":
         sx = sy = rng.uniform(0.05, 0.09)
         h = rng.uniform(0.15, 0.32)
@@ -63,7 +63,7 @@ def _tops(P: Placer) -> list[tuple]:
 def _on_tops(P: Placer, rng) -> None:
     for x0, y0, x1, y1, z in _tops(P):
         area = (x1 - x0) * (y1 - y0)
-        for _ in range(int(min(rng.poisson(area * 9), 14))):
+        for _ in range(int(min(rng.poisson(area * 5), 10))):
             x, y = rng.uniform(x0, x1 - 0.1), rng.uniform(y0, y1 - 0.1)
             parts = _small_thing(rng, 0.0, 0.0, z)
             # keep it on the top: clip its far edges to the surface
@@ -85,7 +85,7 @@ def _floor_thing(P: Placer, rng) -> bool:
         parts.append(_part(s, w - s, s, dp - s, z, z + h, col,
                            FABRIC if kind == "bag" else PLAIN))
         z += h
-    spot = (P.against_wall(w, dp, gap=rng.uniform(0.0, 0.4), tries=8) if rng.random() < 0.7
+    spot = (P.against_wall(w, dp, gap=rng.uniform(0.0, 0.4), tries=8) if rng.random() < 0.8
             else P.in_middle(w, dp, tries=8))
     if spot is None:
         return False
@@ -163,5 +163,5 @@ def scatter(P: Placer, rng: np.random.Generator) -> None:
         _open_shelf(P, rng)
     for _ in range(int(rng.integers(1, 3 + area // 8))):
         _thin_chair(P, rng)
-    for _ in range(int(rng.integers(2, 5 + area // 4))):
+    for _ in range(int(rng.integers(2, 5 + area // 10))):
         _floor_thing(P, rng)

@@ -103,3 +103,6 @@ class Room:
     salt: int
     # shadow rays every `shadow_step` render pixels (2 or 4): big spaces with many lights use 4
     shadow_step: int = 2
+    # the camera: walls it may stand against (None: any), mean pitch in degrees (down < 0)
+    view_walls: tuple[int, ...] | None = None
+    pitch: float = -9.0

@@ -200,10 +200,12 @@ def make_space(seed: int, kind: str, with_clutter: bool) -> Room:
                    tile=rng.uniform(0.58, 0.62), panel=tiles and rng.random() < 0.7)
     lights, power, light_color = _lights(rng, size, kind)
     salt = int(rng.integers(1 << 30))
+    view = rng.random()
     if with_clutter:
         P.rng = np.random.default_rng([seed, 0, 0xC1])
         clutter.scatter(P, P.rng)
     return Room(size=size, scene_type=kind, boxes=P.boxes.finish(), footprints=P.footprints,
                 floor=floor, wall_color=wall_color, decals=decals, baseboard=baseboard,
                 ceiling=ceiling, lights=lights, light_power=power, light_color=light_color,
-                salt=salt, shadow_step=4)
+                salt=salt, shadow_step=4, pitch=-4.0,  # offices: ceilings are in view
+                view_walls=(2, 3) if kind == "corridor" and view < 0.85 else None)
