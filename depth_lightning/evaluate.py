@@ -12,11 +12,15 @@ Columns, as in Eigen et al. 2014 Table 1:
   with a note, when training and validation frames overlap: it would be scored on its own
   frames);
 * Coarse: the coarse network (of a fine checkpoint: its frozen coarse network);
-* Coarse+Fine: the fine network's output (fine checkpoints only).
+* Coarse+Fine: the fine network's output (fine checkpoints only);
+* Constant: one depth per frame (the median of its ground truth), whose si_rmse_log is the
+  frame's own log-depth spread; the table ends with each column's si_rmse_log relative to it
+  (the sim-to-real measure of a SynthRooms model on real frames: 1 = knows nothing).
 
 Writes into the run folder (outputs/evaluate/runs/<time>_<id>/): metrics.json
-`{"mean": {...}, "coarse": {...}, "fine": {...}}` with the nine metrics, table.md (the table
-printed on stdout) and figure3.png (RGB | ground truth | coarse | coarse+fine for a few frames).
+`{"mean": {...}, "coarse": {...}, "fine": {...}, "constant": {...}}` with the nine metrics,
+table.md (the table printed on stdout) and figure3.png (RGB | ground truth | coarse |
+coarse+fine for a few frames).
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ from depth_lightning.geometry import FRAME_SIZE, network_input, resize_image, re
 from depth_lightning.io import write_json, write_text
 from depth_lightning.plugins import build
 from depth_lightning.protocols import Protocol
-from depth_lightning.scoring import MeanPredictor, StagePredictor, score
+from depth_lightning.scoring import ConstantPredictor, MeanPredictor, StagePredictor, score
 from depth_lightning.settings import whole_number
-from depth_lightning.tables import markdown_table
+from depth_lightning.tables import column_name, markdown_table
 
 log = logging.getLogger("depth_lightning")
 
@@ -96,14 +100,15 @@ def evaluate_frames(module: Any, frames: Sequence[dict], indices: Sequence[int],
                     protocol: Protocol, mean_depth: torch.Tensor | None, batch_size: int = 8,
                     device: torch.device | str = "cpu", keep: Sequence[int] = (),
                     progress: bool = True) -> tuple[dict[str, dict[str, float]], list[dict]]:
-    """Score the Mean baseline (unless `mean_depth` is None) and `module` (each of its stages)
-    on frames[indices] with `protocol`; also the figure panels of the positions in `keep`."""
+    """Score the Mean baseline (unless `mean_depth` is None), `module` (each of its stages) and
+    the Constant reference on frames[indices] with `protocol`; also the figure panels of the
+    positions in `keep`."""
     from rich.console import Console
     from rich.progress import Progress
 
     module = module.to(device).eval()
     predictors = [MeanPredictor(mean_depth)] if mean_depth is not None else []
-    predictors.append(StagePredictor(module))
+    predictors += [StagePredictor(module), ConstantPredictor()]
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task(f"evaluating {len(indices)} frames ({protocol.name})",
                             total=len(indices))
@@ -163,6 +168,20 @@ def mean_baseline(dm: Any) -> tuple[torch.Tensor | None, str]:
         f"Mean: the per-pixel mean of the {len(dm.train_idx)} training depth maps.")
 
 
+def relative_to_constant(metrics: dict[str, dict[str, float]]) -> str:
+    """Each column's si_rmse_log over the Constant's (a per-frame constant depth), the measure
+    of how much a model trained elsewhere (SynthRooms, say) knows of these frames: 1 = nothing.
+
+    Example:
+        >>> relative_to_constant({"fine": {"si_rmse_log": 0.3}, "constant": {"si_rmse_log": 0.4}})
+        'si_rmse_log relative to Constant (0.400): Coarse+Fine 0.750'
+    """
+    ref = metrics["constant"]["si_rmse_log"]
+    parts = [f"{column_name(c)} {m['si_rmse_log'] / ref:.3f}" for c, m in metrics.items()
+             if c != "constant"]
+    return f"si_rmse_log relative to Constant ({ref:.3f}): " + ", ".join(parts)
+
+
 def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     """Evaluate as configured; write metrics.json, table.md and figure3.png; return the metrics."""
     from depth_lightning.viz import plot_depth_grid
@@ -186,7 +205,7 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     mean_depth, mean_note = mean_baseline(dm)
     metrics, panels = evaluate_frames(module, dm.source, indices, protocol, mean_depth,
                                       batch_size=batch_size, device=device, keep=keep)
-    table = markdown_table(metrics)
+    table = markdown_table(metrics) + "\n\n" + relative_to_constant(metrics)
     header = (f"Evaluation of `{ckpt_path}` ({module.name} stage) on the {len(indices)} "
               f"validation frames of `{dm.describe()}` (data {data_from}).\n\nProtocol "
               f"{protocol.describe()}. {mean_note}\n")

@@ -3,7 +3,8 @@
 A *predictor* maps a batch to depth maps in metres at the network's output size, one per
 column: a trained stage gives its own map and those of the stages it builds on
 (:class:`StagePredictor`), the paper's Mean baseline the per-pixel mean of the training depth
-maps (:class:`MeanPredictor`). A *batch* is a dict with ``image`` (B,3,228,304) uint8 (the
+maps (:class:`MeanPredictor`), a constant per frame the reference of sim-to-real ratios
+(:class:`ConstantPredictor`). A *batch* is a dict with ``image`` (B,3,228,304) uint8 (the
 network input), ``depth`` (the ground truth at the protocol's resolution), optionally
 ``index`` and ``rgb`` (the frame shown in panels). The *protocol* (depth_lightning.protocols)
 says how a prediction meets the ground truth. :func:`update_metrics` is the per-batch step
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from depth_lightning.geometry import OUTPUT_SIZE
 from depth_lightning.metrics import DepthMetrics
 from depth_lightning.protocols import Protocol
 
@@ -56,6 +58,23 @@ class MeanPredictor:
         n = batch["depth"].shape[0]
         return {"mean": self.mean_depth.to(batch["depth"].device).expand(n, -1, -1, -1)
                 .contiguous()}
+
+
+class ConstantPredictor:
+    """One depth per frame, everywhere: the median of the frame's valid ground truth.
+
+    Its scale-invariant error is the spread of the frame's own log depth (no prediction can
+    be worse while knowing nothing of the image), the reference of sim-to-real ratios; the
+    median makes its scale-dependent metrics those of a median-scaled constant."""
+
+    columns = ("constant",)
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        target = batch["depth"]
+        flat = target.reshape(target.shape[0], -1).float()
+        flat = torch.where(torch.isfinite(flat) & (flat > 0), flat, torch.nan)
+        median = torch.nanmedian(flat, dim=1).values.nan_to_num(1.0)  # no valid pixel: 1 m
+        return {"constant": median.reshape(-1, 1, 1, 1).expand(-1, 1, *OUTPUT_SIZE).contiguous()}
 
 
 def update_metrics(metrics: Mapping[str, DepthMetrics], preds: Mapping[str, Tensor],

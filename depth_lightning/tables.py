@@ -8,7 +8,7 @@ import math
 from depth_lightning.metrics import METRIC_KEYS
 
 # Display names of the paper's columns; any other stage is shown by its own name.
-COLUMN_NAMES = {"mean": "Mean", "coarse": "Coarse", "fine": "Coarse+Fine"}
+COLUMN_NAMES = {"mean": "Mean", "coarse": "Coarse", "fine": "Coarse+Fine", "constant": "Constant"}
 # Eigen et al. 2014 Table 1 row names, in METRIC_KEYS order (log10 is not in that table).
 ROW_NAMES = {
     "delta1": "threshold δ < 1.25 (higher is better)",

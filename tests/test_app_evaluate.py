@@ -68,7 +68,7 @@ def test_evaluate_a_nyu_v2_run_without_repeating_data(tmp_path):
     (eval_run,) = sorted((log_dir / "evaluate" / "runs").iterdir())
     metrics = json.loads((eval_run / "metrics.json").read_text())
     trained_metrics = json.loads((trained / "metrics.json").read_text())
-    assert set(metrics) == {"mean", "coarse"}
+    assert set(metrics) == {"mean", "coarse", "constant"}
     assert all(math.isfinite(v) for values in metrics.values() for v in values.values())
     # the same 3 frames as the training's validation: the Mean's score agrees closely
     assert metrics["mean"]["si_rmse_log"] == pytest.approx(

@@ -31,7 +31,7 @@ def test_evaluate_fine_checkpoint_eigen2014(tiny_run, tmp_path):  # noqa: F811
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = eval_runs(log_dir)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert list(metrics) == ["mean", "coarse", "fine"]
+    assert list(metrics) == ["mean", "coarse", "fine", "constant"]
     for values in metrics.values():
         assert list(values) == list(METRIC_KEYS)
         assert all(np.isfinite(v) for v in values.values())
@@ -41,9 +41,10 @@ def test_evaluate_fine_checkpoint_eigen2014(tiny_run, tmp_path):  # noqa: F811
     for col in ("mean", "coarse", "fine"):
         assert metrics[col]["si_rmse_log"] == pytest.approx(trained[col]["si_rmse_log"], rel=0.03)
     table = (run / "table.md").read_text()
-    assert "| | Mean | Coarse | Coarse+Fine |" in table and "RMSE (log, scale inv.)" in table
+    assert "| | Mean | Coarse | Coarse+Fine | Constant |" in table
+    assert "RMSE (log, scale inv.)" in table and "si_rmse_log relative to Constant" in table
     assert "eigen2014" in table and table.count("\n| ") == 10
-    assert "| | Mean | Coarse | Coarse+Fine |" in res.stdout  # printed too
+    assert "| | Mean | Coarse | Coarse+Fine | Constant |" in res.stdout  # printed too
     figure = run / "figure3.png"
     from PIL import Image
 
@@ -73,11 +74,11 @@ def test_evaluate_coarse_checkpoint_bts_in_process(tiny_run, tmp_path, monkeypat
             "ckpt_path=ckpts/coarse.ckpt", "eval=bts", "figure.frames=[0,2]",
             f"paths.output_dir={out}", *tiny_run.data_args(tmp_path / "outputs")])
     metrics = run(cfg)
-    assert list(metrics) == ["mean", "coarse"]
+    assert list(metrics) == ["mean", "coarse", "constant"]
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert all(np.isfinite(v) for c in metrics.values() for v in c.values())
     table = (out / "table.md").read_text()
-    assert "bts: rawDepths, bilinear" in table and "| | Mean | Coarse |\n" in table
+    assert "bts: rawDepths, bilinear" in table and "| | Mean | Coarse | Constant |\n" in table
     assert (out / "figure3.png").is_file()
     assert "| | Mean | Coarse |" in capsys.readouterr().out
 

@@ -100,3 +100,28 @@ def test_stage_predictor_gives_metres_for_each_column():
     assert list(only) == ["fine"]
     rows = panel_rows({**batch, "depth": torch.ones(2, 1, 55, 74)}, out, TRAINING_TARGET, [1])
     assert rows[0]["rgb"].shape == (228, 304, 3) and rows[0]["fine"].shape == (55, 74)
+
+
+def test_constant_predictor_scores_the_frames_own_log_depth_spread():
+    import numpy as np
+
+    from depth_lightning.scoring import ConstantPredictor
+
+    protocol = Protocol(name="eigen2014")
+    batches = frames()
+    metrics, _ = score([ConstantPredictor()], batches, protocol)
+    top, bottom, left, right = protocol.region
+    spreads = []
+    for b in batches:
+        for depth in b["depth"].numpy():
+            region = depth[top:bottom, left:right]
+            logs = np.log(region[region > protocol.min_depth])
+            if logs.size:
+                spreads.append(logs.std())  # population std: sqrt(mean(e^2) - mean(e)^2)
+    assert len(spreads) == 4  # 5 frames; frame 0 has no ground truth and is skipped
+    assert metrics["constant"]["si_rmse_log"] == pytest.approx(np.mean(spreads), rel=1e-5)
+    # the median of the frame: as many pixels above it as below (within the ties)
+    pred = ConstantPredictor()(batches[1])["constant"]
+    assert pred.shape == (2, 1, 55, 74)
+    depth = batches[1]["depth"][0]
+    assert float(pred[0, 0, 0, 0]) == pytest.approx(float(depth[depth > 0].median()))
