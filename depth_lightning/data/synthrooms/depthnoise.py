@@ -26,4 +26,6 @@ def noisy_raw(depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     blotch = (smooth_field(rng, (h // 5, w // 5), depth.shape) - 0.5) * np.float32(1.6)
     disp = disp + (rng.standard_normal(depth.shape, dtype=np.float32) * 0.6 + blotch) * sigma
     disp = np.maximum(np.round(disp), 1)
-    return (_FB * _SUBPIXEL / disp).astype(np.float32)
+    # stored on the 1/4096 m grid of `depths` (far finer than a step): compresses 3x better
+    z = (_FB * _SUBPIXEL / disp).astype(np.float32)
+    return np.round(z * 4096) * np.float32(1 / 4096)

@@ -160,10 +160,11 @@ def _floor(rng, kind: str) -> dict:
 
 
 def _lights(rng, size, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ceiling lights on a grid (about one per 3 m, at most 8), powers and the colour."""
+    """Ceiling lights on a grid (about one per 3 m, at most 6: each costs a full shading and
+    shadow pass), powers and the colour."""
     W, L, H = (float(v) for v in size)
     nx = max(1, min(2, round(W / 3.0)))
-    ny = max(1, min(8 // nx, math.ceil(L / rng.uniform(2.8, 3.8))))
+    ny = max(1, min(6 // nx, math.ceil(L / rng.uniform(2.8, 3.8))))
     pts = [((i + 0.5) * W / nx, (j + 0.5) * L / ny, H - 0.05) for i in range(nx)
            for j in range(ny)]
     lights = np.array(pts, np.float32)
