@@ -204,7 +204,8 @@ def make_space(seed: int, kind: str, with_clutter: bool) -> Room:
     view = rng.random()
     if with_clutter:
         P.rng = np.random.default_rng([seed, 0, 0xC1])
-        clutter.scatter(P, P.rng)
+        for _ in range(2 if kind in ("basement", "lab") else 1):  # the most crowded kinds
+            clutter.scatter(P, P.rng)
     return Room(size=size, scene_type=kind, boxes=P.boxes.finish(), footprints=P.footprints,
                 floor=floor, wall_color=wall_color, decals=decals, baseboard=baseboard,
                 ceiling=ceiling, lights=lights, light_power=power, light_color=light_color,
