@@ -20,7 +20,7 @@ from depth_lightning.data.synthrooms.source import SynthRooms
 from depth_lightning.data.synthrooms.spaces import space_type
 from depth_lightning.errors import DepthLightningError
 
-ALL = sr.DEFAULT_FEATURES
+ALL = feat.ALL_FEATURES
 
 
 def _arrays(path) -> dict[str, np.ndarray]:
@@ -70,7 +70,8 @@ def test_no_features_is_the_v1_generator(tmp_path):
 
 def test_file_names_and_settings():
     v1 = sr.synthrooms_path("d", 20, 0, ())
-    every = sr.synthrooms_path("d", 20, 0)
+    assert sr.synthrooms_path("d", 20, 0) == v1  # the default: the v1 generator
+    every = sr.synthrooms_path("d", 20, 0, ALL)
     assert every == sr.synthrooms_path("d", 20, 0, ["spaces", "kinect", "camera", "clutter",
                                                     "camera"])  # order and repeats: same set
     names = {sr.synthrooms_path("d", 20, 0, [f]).name for f in ALL} | {v1.name, every.name}
@@ -91,12 +92,14 @@ def test_source_features_and_fingerprint(tmp_path):
     cam = SynthRooms(frames=2, seed=0, data_dir=tmp_path, features=["camera"])
     assert cam.fingerprint()["features"] == ["camera"]
     assert cam.fingerprint()["path"] != v1.fingerprint()["path"]
-    assert SynthRooms(frames=2, seed=0, data_dir=tmp_path).features == ALL  # default: all
+    assert SynthRooms(frames=2, seed=0, data_dir=tmp_path).features == ()  # default: v1
 
 
 def test_deterministic_with_features(tmp_path):
-    a = sr.generate(tmp_path / "a.mat", n_frames=3, seed=5, workers=1, progress=False)
-    b = sr.generate(tmp_path / "b.mat", n_frames=3, seed=5, workers=2, progress=False)
+    a = sr.generate(tmp_path / "a.mat", n_frames=3, seed=5, workers=1, progress=False,
+                    features=ALL)
+    b = sr.generate(tmp_path / "b.mat", n_frames=3, seed=5, workers=2, progress=False,
+                    features=ALL)
     x, y = _arrays(a), _arrays(b)
     for k in x:
         assert x[k].tobytes() == y[k].tobytes(), k

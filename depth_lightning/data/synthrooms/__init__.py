@@ -23,7 +23,7 @@ Modules, in the order a frame is made: `scene` (what a room is made of), `furnit
 noise), `kinect` (raw-depth holes), `frames` (one frame, the frame plan), `writer` (the HDF5
 file, worker pool, cache), `preview` and `cli`. numpy only on the rendering side.
 
-Optional features (`features`, the setting ``data.source.features``; default all, ``[]`` is the
+Optional features (`features`, the setting ``data.source.features``; default none: ``[]`` is the
 v1 generator byte for byte), each in its own module and random stream: `spaces` (offices,
 corridors, classrooms, labs, basements with partitions, doorways, drop ceilings and pipes),
 `clutter` (small objects, thin-legged chairs, loaded shelves), `camerafx` (the `camera`

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--level", type=int, default=1, help="gzip level (default 1)")
     p.add_argument("--features", default=",".join(DEFAULT_FEATURES),
                    help="comma-separated generator features out of " + ", ".join(FEATURES)
-                   + " (default: all; '' or none: the v1 generator)")
+                   + " (default: none, the v1 generator; '' or none: the same)")
     p.add_argument("--preview", type=Path, default=None, help="also write a PNG grid of frames")
     a = p.parse_args(argv)
     names = [] if a.features.strip() in ("", "none") else a.features.split(",")

@@ -16,8 +16,8 @@ from depth_lightning.settings import whole_number, writable
 
 
 class SynthRooms(NYULabeled):
-    """`frames` SynthRooms frames of dataset `seed` with the generator `features` (None: all of
-    them; []: the v1 generator), generated into `data_dir` on first use (deterministic in
+    """`frames` SynthRooms frames of dataset `seed` with the generator `features` (None: the
+    default; []: the v1 generator), generated into `data_dir` on first use (deterministic in
     (frames, seed, features)) and read through the NYU reader.
 
     """
