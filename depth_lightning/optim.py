@@ -5,7 +5,9 @@ Parameter groups are the trainable network's named children, each at
 `model.optim.lr.<child name>`, falling back to `model.optim.lr.default`, so a network from
 outside the package trains without naming its layers. `model.optim` is any optimiser
 `_target_` with `_partial_: true`; its `lr` (per group) and `weight_decay` (a number, or per
-group like `lr`) are taken out and set on each group.
+group like `lr`) are taken out and set on each group; any other setting that is null is not
+passed (the optimiser's own default), so `model.optim._target_=torch.optim.Adam` works with the
+SGD settings `momentum` and `nesterov` set to null.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def build_optimizer(net: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optim
     """The optimiser of `model.optim` over `net`'s parameter groups."""
     cfg = dict(cfg)
     lr, weight_decay = cfg.pop("lr", None), cfg.pop("weight_decay", 0.0)
+    cfg = {k: v for k, v in cfg.items() if v is not None}  # null: the optimiser's default
     groups = param_groups(net, lr, weight_decay)
     try:
         factory = instantiate(cfg)

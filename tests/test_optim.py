@@ -61,3 +61,15 @@ def test_schedules_by_name():
         build_scheduler(opt, {"name": "cosine"}, 10, 1)
     with pytest.raises(DepthLightningError, match="model.scheduler.name: unknown scheduler"):
         build_scheduler(opt, {"name": "step"}, 10, 1)
+
+
+def test_a_null_setting_is_left_to_the_optimiser_so_sgd_settings_do_not_block_adam():
+    cfg = {**SGD, "_target_": "torch.optim.Adam", "momentum": None, "nesterov": None,
+           "lr": {"default": 0.003}, "weight_decay": 0.0}
+    opt = build_optimizer(net(), cfg)
+    assert isinstance(opt, torch.optim.Adam) and [g["lr"] for g in opt.param_groups] == [0.003] * 2
+    assert opt.defaults["betas"] == (0.9, 0.999)  # Adam's own default
+    sgd = build_optimizer(net(), {**SGD, "momentum": None, "lr": {"default": 0.1}})
+    assert sgd.defaults["momentum"] == 0  # SGD's own default, not the 0.9 of the config
+    with pytest.raises(DepthLightningError, match="model.optim: cannot build torch.optim.Adam"):
+        build_optimizer(net(), {**cfg, "momentum": 0.9})  # Adam has no momentum argument
