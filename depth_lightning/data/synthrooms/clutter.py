@@ -87,12 +87,7 @@ def _floor_thing(P: Placer, rng) -> bool:
         z += h
     spot = (P.against_wall(w, dp, gap=rng.uniform(0.0, 0.4), tries=8) if rng.random() < 0.8
             else P.in_middle(w, dp, tries=8))
-    if spot is None:
-        return False
-    orient, _, _, to_world, fp = spot
-    P.emit(to_world, parts, orient)
-    P.commit(fp, z)
-    return True
+    return P.place(spot, parts, z)
 
 
 def _thin_chair(P: Placer, rng) -> bool:
@@ -113,12 +108,7 @@ def _thin_chair(P: Placer, rng) -> bool:
             parts.append(_part(x, x + t, 0.0, t, sh, sh + 0.2, metal, hole=0.3))
     spot = P.in_middle(sw, sd, tries=8) if rng.random() < 0.6 else P.against_wall(
         sw, sd, gap=rng.uniform(0.1, 0.8), tries=8)
-    if spot is None:
-        return False
-    orient, _, _, to_world, fp = spot
-    P.emit(to_world, parts, orient)
-    P.commit(fp, sh)
-    return True
+    return P.place(spot, parts, sh)
 
 
 def _open_shelf(P: Placer, rng) -> bool:

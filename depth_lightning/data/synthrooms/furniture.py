@@ -68,6 +68,16 @@ class Placer:
         self.rects.append(fp)
         self.footprints.append((*fp, height))
 
+    def place(self, spot, parts, height) -> bool:
+        """Emit `parts` at a found `spot` (from against_wall / in_middle) and block its
+        footprint; False when no spot was found."""
+        if spot is None:
+            return False
+        orient, _, _, to_world, fp = spot
+        self.emit(to_world, parts, orient)
+        self.commit(fp, height)
+        return True
+
     def against_wall(self, w, dp, gap=None, wall=None, tries=30):
         """A footprint backed against a wall: (orient, back, lateral, to_world, fp) or None."""
         rng = self.rng
