@@ -130,7 +130,7 @@ def test_official_v2_setting_fast_dev_run_and_evaluate(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     (eval_run,) = sorted((log_dir / "evaluate" / "runs").iterdir())
     metrics = json.loads((eval_run / "metrics.json").read_text())
-    assert set(metrics) == {"mean", "coarse"}
+    assert set(metrics) == {"mean", "coarse", "constant"}
     assert all(math.isfinite(v) for values in metrics.values() for v in values.values())
     assert "on the 3 validation frames" in res.stdout and str(path) in res.stdout
     assert frame_caches(tmp_path) == [cache], "the training's cache is reused"
