@@ -29,7 +29,7 @@ from depth_lightning.stages import DepthStage
 
 ADVERSARIAL_LOSSES = ("hinge", "non_saturating")
 DEFAULTS = {"weight": 0.01, "loss": "hinge", "d_lr": 2e-4, "d_betas": [0.5, 0.999],
-            "d_steps": 1, "width": 64, "noise": 0.1}
+            "d_steps": 1, "width": 64, "noise": 0.1, "centre": True, "depth_gain": 4.0}
 
 
 class PatchDiscriminator(nn.Module):
@@ -50,6 +50,13 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, rgb: Tensor, log_depth: Tensor) -> Tensor:
         return self.layers(torch.cat([rgb, log_depth], dim=1))
+
+
+def masked_image_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of each image of `x` (B,1,H,W) over its `mask`ed pixels, (B,1,1,1); 0 for an image
+    without one."""
+    m = mask.to(x.dtype)
+    return (x * m).sum((1, 2, 3), keepdim=True) / m.sum((1, 2, 3), keepdim=True).clamp(min=1)
 
 
 def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
@@ -81,6 +88,10 @@ def adversarial_settings(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     s["d_steps"] = whole_number(s["d_steps"], "model.adversarial.d_steps")
     s["width"] = whole_number(s["width"], "model.adversarial.width")
     s["noise"] = number(s["noise"], "model.adversarial.noise", minimum=0.0)
+    s["depth_gain"] = number(s["depth_gain"], "model.adversarial.depth_gain", minimum=0.0)
+    if not isinstance(s["centre"], bool):
+        raise DepthLightningError(f"model.adversarial.centre: must be true or false, got "
+                                  f"{s['centre']!r}")
     betas = s["d_betas"]
     if not (isinstance(betas, (list, tuple)) and len(betas) == 2
             and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
@@ -99,13 +110,23 @@ class AdversarialStage(DepthStage):
             per G update, on the same batch), ``width`` (D's first layer's channels),
             ``noise`` (std of the Gaussian "instance noise" added to the log depth D sees,
             real and fake alike, while training: Sønderby et al. 2017; it keeps D from
-            separating the two perfectly, which would leave G no useful gradient).
+            separating the two perfectly, which would leave G no useful gradient),
+            ``centre`` (subtract each image's mean log depth over its valid pixels: D judges
+            the shape of the depth map, not its global scale, which the scale-invariant loss
+            leaves partly free) and ``depth_gain`` (the factor on the log depth D sees).
+            Spectral normalisation caps the gain of D's first layer at 1, so the log depth's
+            structure (steps of 0.1-0.5 within an image) would stay small beside the
+            normalised RGB (unit scale) and D would learn it slowly: on the fine stage's
+            maps of a `make train` run, D alone reached 0.58 balanced accuracy after 400
+            steps on raw log depth and 0.76 on centred log depth x 4 (README).
         others: as :class:`DepthStage`.
 
     Logged per epoch: ``train/d_loss``, ``train/g_adv`` (G's adversarial term),
     ``train/g_loss`` (stage loss + w x g_adv), ``train/d_acc_real`` and ``train/d_acc_fake``
-    (share of patches D calls right: logit > 0 for real, < 0 for fake); ``train/loss`` stays
-    the stage's own loss, comparable with a plain stage's.
+    (share of patches D calls right: logit > 0 for real, < 0 for fake) and ``train/d_acc``
+    (their mean: 0.5 = D tells nothing apart, 1.0 = it separates them perfectly), which is
+    also logged every ``trainer.log_every_n_steps`` batches as ``train/d_acc_step``;
+    ``train/loss`` stays the stage's own loss, comparable with a plain stage's.
     """
 
     def __init__(self, *args: Any, adversarial: Mapping[str, Any] | None = None,
@@ -122,12 +143,15 @@ class AdversarialStage(DepthStage):
     def _judge(self, rgb: Tensor, log_depth: Tensor, mask: Tensor) -> Tensor:
         """D's patch logits for (RGB, log depth), in fp32 (GANs are touchy), with instance
         noise, and the ground truth's holes zeroed in real and fake alike (so that D cannot
-        tell them apart by where the holes are)."""
+        tell them apart by where the holes are); centred per image and scaled as set."""
         with torch.autocast(rgb.device.type, enabled=False):
             d = log_depth.float()
             if self.adversarial["noise"] > 0:
                 d = d + self.adversarial["noise"] * torch.randn_like(d)
-            return self.disc(rgb, torch.where(mask, d, 0.0)).float()
+            if self.adversarial["centre"]:
+                d = d - masked_image_mean(d, mask)
+            d = torch.where(mask, d * self.adversarial["depth_gain"], 0.0)
+            return self.disc(rgb, d).float()
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         g_opt, d_opt = self.optimizers()
@@ -147,6 +171,7 @@ class AdversarialStage(DepthStage):
         stats["d_loss"] = d_loss.detach()
         stats["d_acc_real"] = (d_real.detach() > 0).float().mean()
         stats["d_acc_fake"] = (d_fake.detach() < 0).float().mean()
+        stats["d_acc"] = (stats["d_acc_real"] + stats["d_acc_fake"]) / 2  # balanced accuracy
         self.disc.requires_grad_(False)  # G's step: no gradients for D's weights
         stats["g_adv"] = generator_loss(kind, self._judge(rgb, fake, mask))
         self.disc.requires_grad_(True)
@@ -170,6 +195,9 @@ class AdversarialStage(DepthStage):
         self.log("train/g_loss", g_loss, on_step=False, on_epoch=True, batch_size=bs)
         self.log_dict({f"train/{k}": v.detach() for k, v in stats.items()}, on_step=False,
                       on_epoch=True, batch_size=bs)
+        # D's balanced accuracy every log_every_n_steps as well: is it pinned, and since when?
+        self.log("train/d_acc_step", stats["d_acc"], on_step=True, on_epoch=False,
+                 batch_size=bs)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=bs)
 
     # -- optimisers and schedule (manual optimisation steps them itself) ----------------------

@@ -135,12 +135,14 @@ def test_adversarial_resume_run_dir_equals_the_uninterrupted_run(synth_data_dir,
     assert got["fine"] == want["fine"]  # D and its Adam state came back exactly
 
 
-def test_bad_adversarial_setting_is_one_line(synth_data_dir, tmp_path):
+@pytest.mark.parametrize("setting, value", [("loss", "wasserstein"), ("centre", "maybe"),
+                                            ("depth_gain", "-1")])
+def test_bad_adversarial_setting_is_one_line(setting, value, synth_data_dir, tmp_path):
     res = run_module("depth_lightning.train", "+experiment=adversarial",
-                     "model.adversarial.loss=wasserstein",
+                     f"model.adversarial.{setting}={value}",
                      *small_run_args(synth_data_dir, tmp_path / "out", two_stage=True),
                      cwd=tmp_path)
-    assert_one_line_error(res, "model.adversarial.loss", "wasserstein")
+    assert_one_line_error(res, f"model.adversarial.{setting}", value)
 
 
 def _adversarial_module(**adversarial) -> AdversarialStage:
@@ -176,6 +178,8 @@ def test_a_training_step_moves_both_networks(kind, synth_data_dir):
     for key in ("train/d_loss", "train/g_adv", "train/d_acc_real", "train/d_acc_fake"):
         assert torch.isfinite(m[key]), key
     assert 0 <= float(m["train/d_acc_real"]) <= 1
+    balanced = (float(m["train/d_acc_real"]) + float(m["train/d_acc_fake"])) / 2
+    assert float(m["train/d_acc"]) == pytest.approx(balanced)
     assert not any(p.requires_grad is False for p in module.disc.parameters())
 
 
@@ -193,3 +197,26 @@ def test_discriminator_judges_patches_and_is_spectrally_normalised():
 
 def test_small_frames_constant_is_what_the_runs_use():
     assert SMALL_FRAMES == 24  # the tiny runs above assume the shared 24-frame file
+
+
+def test_discriminator_sees_shape_not_global_scale():
+    """With `centre`, D's view of a depth map does not change when the map is multiplied by a
+    constant (a shift of its log); `depth_gain` scales what it sees; holes stay zero."""
+    module = _adversarial_module(noise=0.0, width=8)
+    module.disc.eval()
+    rgb = torch.randn(2, 3, 55, 74)
+    log_depth = torch.randn(2, 1, 55, 74) * 0.3 + 1.0
+    mask = torch.rand(2, 1, 55, 74) > 0.2
+    seen = []
+    module.disc.forward = lambda rgb, d: seen.append(d) or d.mean((1, 2, 3))
+    module._judge(rgb, log_depth, mask)
+    module._judge(rgb, log_depth + torch.log(torch.tensor(2.0)), mask)
+    assert torch.allclose(seen[0], seen[1], atol=1e-5)
+    assert bool((seen[0][~mask] == 0).all())
+    # by hand: (log depth - its mean over the valid pixels) x 4 on the valid pixels
+    m = mask.float()
+    mean = (log_depth * m).sum((1, 2, 3), keepdim=True) / m.sum((1, 2, 3), keepdim=True)
+    assert torch.allclose(seen[0], torch.where(mask, (log_depth - mean) * 4.0, 0.0), atol=1e-5)
+    module.adversarial.update(centre=False, depth_gain=1.0)
+    module._judge(rgb, log_depth, mask)
+    assert torch.equal(seen[2], torch.where(mask, log_depth, 0.0))

@@ -3,12 +3,13 @@ and a U-Net decoder (Ronneberger et al. 2015) with skip connections, mapping nor
 (B,3,228,304) to log depth (B,1,55,74) like the coarse network, so that it trains through the
 same stages, data, metrics and sweeps (`+experiment=unet`).
 
-The encoder is written here, not taken from torchvision: torchvision's PyPI wheels are built
-against CUDA torch, and no build for the CPU torch 2.13.0 this project pins can be installed
-without replacing torch. It has torchvision's `resnet18` layout exactly (conv1 7x7/2 + BN +
-ReLU, 3x3/2 max-pool, four stages of two BasicBlocks with 64, 128, 256, 512 channels, 1x1
-projection shortcuts where the shape changes) and starts from random weights, as
-`resnet18(weights=None)` does. Nothing is downloaded.
+The encoder is torchvision's `resnet18(weights=None)` with `model.net.encoder=torchvision`,
+and by default (`builtin`) the same network written here: torchvision's PyPI wheels are built
+against CUDA torch, and none loads beside the CPU torch 2.13.0 this project pins. The builtin
+one has torchvision's layout exactly (conv1 7x7/2 + BN + ReLU, 3x3/2 max-pool, four stages of
+two BasicBlocks with 64, 128, 256, 512 channels, 1x1 projection shortcuts where the shape
+changes), the same parameter names, so a state dict of either loads into the other, and
+random weights. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import OUTPUT_SIZE
 from depth_lightning.settings import whole_number
 
 RESNET18_WIDTHS = (64, 128, 256, 512)
+ENCODERS = ("builtin", "torchvision")
 
 
 class BasicBlock(nn.Module):
@@ -48,6 +51,30 @@ class BasicBlock(nn.Module):
 def resnet_stage(c_in: int, c_out: int, stride: int, blocks: int = 2) -> nn.Sequential:
     return nn.Sequential(BasicBlock(c_in, c_out, stride),
                          *(BasicBlock(c_out, c_out) for _ in range(blocks - 1)))
+
+
+def resnet18_encoder(kind: str = "builtin") -> dict[str, nn.Module]:
+    """ResNet-18 without its classifier, as named modules: conv1 (conv, BN, ReLU), pool,
+    layer1-layer4; from torchvision (`resnet18(weights=None)`) or built here, alike."""
+    if kind not in ENCODERS:
+        raise DepthLightningError(f"model.net.encoder: {kind!r} is not one of {ENCODERS}")
+    if kind == "builtin":
+        widths = (RESNET18_WIDTHS[0], *RESNET18_WIDTHS)
+        return {"conv1": nn.Sequential(nn.Conv2d(3, widths[0], 7, stride=2, padding=3,
+                                                 bias=False),
+                                       nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)),
+                "pool": nn.MaxPool2d(3, stride=2, padding=1),
+                **{f"layer{i}": resnet_stage(widths[i - 1], widths[i], 1 if i == 1 else 2)
+                   for i in range(1, 5)}}
+    try:
+        from torchvision.models import resnet18
+    except Exception as e:  # not installed, or its operators do not load beside this torch
+        raise DepthLightningError(f"model.net.encoder=torchvision: torchvision does not load "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                                  f"use model.net.encoder=builtin, the same network") from None
+    r = resnet18(weights=None)
+    return {"conv1": nn.Sequential(r.conv1, r.bn1, r.relu), "pool": r.maxpool,
+            **{f"layer{i}": getattr(r, f"layer{i}") for i in range(1, 5)}}
 
 
 class UpBlock(nn.Module):
@@ -85,23 +112,19 @@ class UNetResNet18(nn.Module):
     Encoder sizes: conv1 114x152, layer1 57x76 (after the max-pool), layer2 29x38, layer3
     15x19, layer4 8x10. The decoder goes back up to layer1's 57x76 through skips from
     layer3, layer2 and layer1, and the head's unpadded 3x3 convolution lands on 55x74.
-    `decoder_width` is the channel count of the last decoder step (doubled at each step below).
+    `decoder_width` is the channel count of the last decoder step (doubled at each step below);
+    `encoder` is `builtin` or `torchvision` (the same ResNet-18, see the module's docstring).
 
     Its named children are the optimiser's groups (`model.optim.lr.<child>`): conv1 (with its
     batch norm), layer1-layer4, up3, up2, up1, head.
     """
 
-    def __init__(self, decoder_width: int = 64) -> None:
+    def __init__(self, decoder_width: int = 64, encoder: str = "builtin") -> None:
         super().__init__()
         w = whole_number(decoder_width, "model.net.decoder_width")
         c1, c2, c3, c4 = RESNET18_WIDTHS
-        self.conv1 = nn.Sequential(nn.Conv2d(3, c1, 7, stride=2, padding=3, bias=False),
-                                   nn.BatchNorm2d(c1), nn.ReLU(inplace=True))
-        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = resnet_stage(c1, c1, 1)
-        self.layer2 = resnet_stage(c1, c2, 2)
-        self.layer3 = resnet_stage(c2, c3, 2)
-        self.layer4 = resnet_stage(c3, c4, 2)
+        for name, module in resnet18_encoder(encoder).items():
+            self.add_module(name, module)
         self.up3 = UpBlock(c4, c3, 4 * w)
         self.up2 = UpBlock(4 * w, c2, 2 * w)
         self.up1 = UpBlock(2 * w, c1, w)
@@ -125,7 +148,10 @@ class UNetResNet18(nn.Module):
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            if isinstance(m, BasicBlock):
+        # a second pass: modules() meets a block before its batch norms, which the first
+        # pass would set back to 1
+        for m in self.modules():
+            if type(m).__name__ == "BasicBlock":  # this module's or torchvision's
                 nn.init.zeros_(m.bn2.weight)
 
     @torch.no_grad()
