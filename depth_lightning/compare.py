@@ -1,8 +1,10 @@
 """Compare the jobs of a multirun without W&B: `python -m depth_lightning.compare DIR`.
 
 Reads every job folder under DIR (Hydra's `.hydra/overrides.yaml`, `metrics.json`,
-`<stage>/epochs.csv`) and writes `compare.md` and `compare.csv` (one row per job: its overrides
-and final metrics, sorted by validation si_rmse_log of its last stage) and `compare.png` (the
+`<stage>/epochs.csv`, and `edges.json` where `python -m depth_lightning.compare_edges DIR` has
+scored the depth boundaries) and writes `compare.md` and `compare.csv` (one row per job: its
+overrides and final metrics, the edge scores when there are any, sorted by validation
+si_rmse_log of its last stage) and `compare.png` (the
 validation curves of all jobs: one panel per stage, epochs counted from 0 as in epochs.csv,
 the Mean baseline as a line, a legend of the swept settings beside the panels). Jobs that
 failed (no metrics.json) are listed at the end. `--format pdf|svg` and `--dpi N` for papers.
@@ -24,6 +26,8 @@ from depth_lightning.io import write_with
 from depth_lightning.viz import read_epoch_csv
 
 COLUMNS = ("si_rmse_log", "rmse_log", "abs_rel", "rmse", "delta1")
+#: compare_edges' depth-boundary scores (metrics.boundary.BOUNDARY_KEYS), shown when scored
+EDGE_COLUMNS = ("edge_precision", "edge_recall", "edge_f1")
 
 
 def job_dirs(root: Path) -> list[Path]:
@@ -48,9 +52,12 @@ def read_job(job: Path) -> dict:
         if f.is_file():
             curves[st] = [(r["epoch"], r["val/si_rmse_log"]) for r in read_epoch_csv(f)
                           if "val/si_rmse_log" in r and "epoch" in r]
+    edges_file = job / "edges.json"  # compare_edges' boundary scores of the last stage
+    edges = json.loads(edges_file.read_text()) if edges_file.is_file() else {}
     return {"job": job.name, "overrides": overrides, "stage": stage,
-            "metrics": metrics.get(stage, {}), "mean": metrics.get("mean", {}),
-            "curves": curves, "ok": bool(metrics)}
+            "metrics": {**metrics.get(stage, {}),
+                        **{k: v for k, v in edges.items() if k.startswith("edge_")}},
+            "mean": metrics.get("mean", {}), "curves": curves, "ok": bool(metrics)}
 
 
 def swept_labels(jobs: list[dict]) -> list[str]:
@@ -89,9 +96,10 @@ def compare(root: str | Path, out: str | Path | None = None, fmt: str = "png",
     done = sorted((j for j in jobs if j["ok"]),
                   key=lambda j: j["metrics"].get("si_rmse_log", math.inf))
     failed = [j for j in jobs if not j["ok"]]
-    header = ["job", "overrides", "stage", *COLUMNS, "mean_si_rmse_log"]
+    columns = (*COLUMNS, *(k for k in EDGE_COLUMNS if any(k in j["metrics"] for j in done)))
+    header = ["job", "overrides", "stage", *columns, "mean_si_rmse_log"]
     rows = [[j["job"], " ".join(j["overrides"]), j["stage"],
-             *(_fmt(j["metrics"].get(c)) for c in COLUMNS),
+             *(_fmt(j["metrics"].get(c)) for c in columns),
              _fmt(j["mean"].get("si_rmse_log"))] for j in done]
     rows += [[j["job"], " ".join(j["overrides"]), "failed", *[""] * (len(header) - 3)]
              for j in failed]

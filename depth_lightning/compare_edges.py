@@ -8,7 +8,8 @@ depth-boundary precision / recall / F (depth_lightning.metrics.boundary), writte
 `<job>/edges.json`, and, in DIR, `edges.md` / `edges.csv` (si_rmse_log, rmse_log, delta1,
 abs_rel and the edge scores per job) and `frames.png` (one validation frame: RGB | ground truth |
 each job's prediction, one colour scale). Jobs are named by their `+compare=` (or
-`+experiment=`) choice, else by their folder.
+`+experiment=`) choice, else by their folder. Run `python -m depth_lightning.compare DIR`
+afterwards and its table holds the edge scores beside the other metrics.
 """
 
 from __future__ import annotations

@@ -95,3 +95,22 @@ def test_pdf_and_dpi(tmp_path, capsys):
         assert round(im.info["dpi"][0]) == 200
     assert main([str(root), "--dpi", "1"]) == 1
     assert "error: viz.dpi: 1 is not a whole number from 10 to 2400" in capsys.readouterr().err
+
+
+def test_edge_scores_join_the_table_where_compare_edges_wrote_them(tmp_path):
+    root = fake_sweep(tmp_path / "sweep", [0.0, 0.5])
+    plain = compare(root)
+    assert "edge_f1" not in (root / "compare.md").read_text()
+    job = next(j for j in sorted(root.iterdir()) if j.name.startswith("0_"))
+    (job / "edges.json").write_text(json.dumps({"threshold": 0.1, "radius": 2, "stage": "fine",
+                                                "edge_precision": 0.25, "edge_recall": 0.5,
+                                                "edge_f1": 1 / 3}))
+    jobs = compare(root)
+    assert [j["job"] for j in jobs] == [j["job"] for j in plain]
+    rows = list(csv.DictReader(open(root / "compare.csv")))
+    by_job = {r["job"]: r for r in rows}
+    assert by_job[job.name]["edge_precision"] == "0.2500"
+    assert by_job[job.name]["edge_f1"] == "0.3333"
+    other = next(r for r in rows if r["job"] != job.name)
+    assert other["edge_recall"] == ""  # not scored: left empty, not zero
+    assert list(rows[0])[-4:] == ["edge_precision", "edge_recall", "edge_f1", "mean_si_rmse_log"]
