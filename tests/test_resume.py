@@ -17,8 +17,12 @@ from conftest import SMALL_FRAMES, data_module, run_module
 from depth_lightning.io import DiskFullError
 from depth_lightning.resume import AtomicCheckpointIO, link_or_copy
 
-RUN = ["+experiment=fine", "seed=1", "deterministic=true", "coarse_stage.max_epochs=2",
-       "trainer.max_epochs=2", "data.batch_size=4", "data.eval_batch_size=8",
+# 8 fine epochs (~0.3 s each here): the stop must land while the fine stage still trains, on
+# a fast machine too (with 2 epochs and a 2 s wait it landed after the stage had ended)
+EPOCHS = {"coarse": 2, "fine": 8}
+RUN = ["+experiment=fine", "seed=1", "deterministic=true",
+       f"coarse_stage.max_epochs={EPOCHS['coarse']}", f"trainer.max_epochs={EPOCHS['fine']}",
+       "data.batch_size=4", "data.eval_batch_size=8",
        f"data.source.frames={SMALL_FRAMES}", "callbacks.progress_bar=null",
        "coarse_stage.model.net.coarse6_units=64"]
 
@@ -56,7 +60,7 @@ def reference(synth_data_dir, tmp_path_factory) -> dict:
 def stop_and_resume(tmp: Path, data: Path, stage: str, signum: int) -> tuple[int, str, Path]:
     proc = start(tmp, data)
     wait_for(tmp / "out", f"train/runs/*/{stage}/checkpoints/last.ckpt", proc)
-    time.sleep(2)  # into the next epoch
+    time.sleep(0.2)  # past the checkpoint's save, within the stage's later epochs
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=600)
     run = the_run(tmp)
@@ -71,14 +75,68 @@ def stop_and_resume(tmp: Path, data: Path, stage: str, signum: int) -> tuple[int
 def test_a_stopped_run_resumes_in_place_to_the_same_metrics(stage, signum, reference,
                                                             synth_data_dir, tmp_path):
     code, err, run = stop_and_resume(tmp_path, synth_data_dir, stage, signum)
-    assert code == (-signal.SIGKILL if signum == signal.SIGKILL else 143)
+    assert code == (-signal.SIGKILL if signum == signal.SIGKILL else 143), err[-3000:]
     if signum == signal.SIGTERM:
         assert f"resume with: python -m depth_lightning.train resume={run}" in err
     assert [p.name for p in (tmp_path / "out" / "train" / "runs").iterdir()] == [run.name]
     assert json.loads((run / "metrics.json").read_text()) == reference
     rows = (run / stage / "epochs.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"], "epochs.csv continued in place"
+    want = [str(e) for e in range(EPOCHS[stage])]
+    assert [r.split(",")[0] for r in rows[1:]] == want, "epochs.csv continued in place"
     assert (run / ".hydra" / "config.yaml").is_file() and list((run / ".hydra").glob("resume-*"))
+
+
+# A callback that sends the training process SIGTERM itself, once, at a chosen point of the
+# fine stage: the points a signal from outside hits only by chance.
+SIGNAL_AT = '''
+import os, signal
+from pathlib import Path
+import lightning as L
+
+class SignalAt(L.Callback):
+    def __init__(self, hook, epoch, marker):
+        self.hook, self.epoch, self.marker = hook, epoch, Path(marker)
+
+    def _maybe(self, trainer, last_batch=True):
+        if (trainer.lightning_module.name == "fine" and trainer.current_epoch == self.epoch
+                and last_batch and not self.marker.exists()):
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.hook == "last_train_batch":
+            self._maybe(trainer, batch_idx + 1 == trainer.num_training_batches)
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, *rest):
+        if self.hook == "validation":
+            self._maybe(trainer)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("hook", "epoch", "where"), [
+    ("last_train_batch", 0, "at epoch 1, batch 1;"),
+    ("validation", EPOCHS["fine"] - 1, f"after the stage's last epoch ({EPOCHS['fine'] - 1});"),
+], ids=["last_batch", "last_validation"])
+def test_a_signal_outside_a_batch_stops_where_resume_is_exact(hook, epoch, where, reference,
+                                                              synth_data_dir, tmp_path):
+    """SIGTERM at an epoch's last batch or in validation: the stop waits for a point that a
+    resumed fit continues exactly (Lightning's own handler would exit 0 without a checkpoint)."""
+    (tmp_path / "signal_at.py").write_text(SIGNAL_AT)
+    res = run_module("depth_lightning.train", *RUN, f"paths.data_dir={synth_data_dir}",
+                     f"paths.log_dir={tmp_path / 'out'}", "+callbacks.signal._target_="
+                     "signal_at.SignalAt", f"+callbacks.signal.hook={hook}",
+                     f"+callbacks.signal.epoch={epoch}",
+                     f"+callbacks.signal.marker={tmp_path / 'sent'}", cwd=tmp_path)
+    assert res.returncode == 143, res.stderr[-3000:]
+    assert f"stopped by SIGTERM {where}" in res.stderr
+    run = the_run(tmp_path)
+    assert not (run / "metrics.json").exists()
+    res = run_module("depth_lightning.train", f"resume={run}", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((run / "metrics.json").read_text()) == reference
+    rows = (run / "fine" / "epochs.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == [str(e) for e in range(EPOCHS["fine"])]
 
 
 def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
