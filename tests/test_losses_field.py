@@ -7,12 +7,8 @@ import torch
 from conftest import compose
 
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.losses import (
-    BerHuLoss,
-    GradientMatchingLoss,
-    LogL1Loss,
-    ScaleInvariantLoss,
-)
+from depth_lightning.field_losses import BerHuLoss, GradientMatchingLoss, LogL1Loss
+from depth_lightning.losses import ScaleInvariantLoss
 from depth_lightning.plugins import build, check_loss
 
 
