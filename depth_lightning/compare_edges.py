@@ -25,6 +25,7 @@ import torch
 from omegaconf import OmegaConf
 
 from depth_lightning.checkpoints import load_stage
+from depth_lightning.compare import swept_labels
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.io import write_json, write_with
 from depth_lightning.metrics.boundary import BOUNDARY_KEYS, DepthBoundaryMetrics
@@ -44,15 +45,30 @@ def finished_jobs(root: Path) -> list[dict[str, Any]]:
             continue
         metrics = json.loads((job / "metrics.json").read_text())
         stage = [k for k in metrics if k != "mean"][-1]
-        overrides = OmegaConf.load(hydra_dir) or []
-        name = next((o.split("=", 1)[1] for o in overrides
-                     if o.startswith(("+compare=", "+experiment="))), job.name)
+        overrides = [o for o in OmegaConf.load(hydra_dir) or []
+                     if not o.startswith(("paths.", "hydra."))]
         best = json.loads((job / stage / "stage.json").read_text())["best"]
-        jobs.append({"name": name, "dir": job, "stage": stage, "best": best,
-                     "metrics": metrics[stage]})
+        jobs.append({"job": job.name, "dir": job, "stage": stage, "best": best,
+                     "metrics": metrics[stage], "overrides": overrides})
     if not jobs:
         raise DepthLightningError(f"{root}: no finished job (metrics.json) inside")
+    for job, name in zip(jobs, job_names(jobs)):
+        job["name"] = name
     return jobs
+
+
+def job_names(jobs: list[dict[str, Any]]) -> list[str]:
+    """Each job's row name: its `+compare=` variant, else the settings its sweep varied (as
+    compare's legend), else its `+experiment=`; the folder name is added to any name that two
+    jobs would share."""
+    swept = swept_labels(jobs)
+    names = []
+    for job, label in zip(jobs, swept):
+        given = dict(o.split("=", 1) for o in job["overrides"] if "=" in o)
+        varies = label != " ".join(job["overrides"])
+        names.append(given.get("+compare") or (label if varies else None)
+                     or given.get("+experiment") or job["job"])
+    return [f"{n} ({j['job']})" if names.count(n) > 1 else n for n, j in zip(names, jobs)]
 
 
 def score_edges(jobs: list[dict[str, Any]], frame: int, threshold: float, radius: int

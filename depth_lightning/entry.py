@@ -96,7 +96,8 @@ def run_task(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
         print(f"error: {problem}", file=sys.stderr)
         discard_run_dir(Path(cfg.paths.output_dir))
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweep goes on with its other jobs; Hydra reports this one at the end
+            problem.reported = True  # entry() ends the sweep with status 1, no second report
+            raise  # the sweep goes on with its other jobs; Hydra re-raises this one at the end
         sys.exit(1)
 
 
@@ -172,6 +173,13 @@ def hydra_main(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Call
                     raise
                 print(f"error: {_hydra_message(e)}", file=sys.stderr)
                 sys.exit(2)
+            except Exception as e:
+                problem = user_error(e)  # a sweep's failed job, re-raised when all have run
+                if problem is None or user_choice == "1":
+                    raise
+                if not getattr(problem, "reported", False):
+                    print(f"error: {problem}", file=sys.stderr)
+                sys.exit(1)
             finally:
                 if user_choice is None:
                     os.environ.pop("HYDRA_FULL_ERROR", None)

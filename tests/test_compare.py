@@ -114,3 +114,19 @@ def test_edge_scores_join_the_table_where_compare_edges_wrote_them(tmp_path):
     other = next(r for r in rows if r["job"] != job.name)
     assert other["edge_recall"] == ""  # not scored: left empty, not zero
     assert list(rows[0])[-4:] == ["edge_precision", "edge_recall", "edge_f1", "mean_si_rmse_log"]
+
+
+def test_edge_table_rows_are_named_by_what_differs_and_never_collide():
+    from depth_lightning.compare_edges import job_names
+
+    def job(name, *overrides):
+        return {"job": name, "overrides": list(overrides)}
+
+    comparison = [job("0", "+compare=paper", "+hparams_search=compare"),
+                  job("1", "+compare=unet", "+hparams_search=compare")]
+    assert job_names(comparison) == ["paper", "unet"]
+    losses = [job(str(i), "+experiment=fine", "model.coarse_ckpt=/c.ckpt", f"+model/loss={x}")
+              for i, x in enumerate(["berhu", "log_l1"])]
+    assert job_names(losses) == ["+model/loss=berhu", "+model/loss=log_l1"]
+    twins = [job("run_a", "+experiment=adversarial"), job("run_b", "+experiment=adversarial")]
+    assert job_names(twins) == ["adversarial (run_a)", "adversarial (run_b)"]
