@@ -69,6 +69,16 @@ def discriminator_view(log_depth: Tensor, mask: Tensor, noise: float = 0.0,
     return torch.where(mask, d * gain, 0.0)
 
 
+def judged_pair(x: Tensor, depth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """What D is shown besides a predicted map, from the stage's normalised input `x` and the
+    batch's depth: the condition (RGB averaged down to 55x74), the true log depth (1 m, log 0,
+    at holes) and the valid mask, each (B,C,55,74)."""
+    mask = valid_mask(depth).reshape(depth.shape[0], 1, *OUTPUT_SIZE)
+    rgb = F.adaptive_avg_pool2d(x.float(), OUTPUT_SIZE)
+    real = torch.log(torch.where(mask, depth.reshape(mask.shape).float(), 1.0))
+    return rgb, real, mask
+
+
 def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
     """D's loss on real and fake logits: hinge (Lim & Ye 2017) or the non-saturating log loss
     (Goodfellow et al. 2014)."""
@@ -164,11 +174,9 @@ class AdversarialStage(DepthStage):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         g_opt, d_opt = self.optimizers()
         depth = batch["depth"]
-        mask = valid_mask(depth).reshape(depth.shape[0], 1, *OUTPUT_SIZE)
         x = self.prepare(batch["image"])
-        rgb = F.adaptive_avg_pool2d(x.float(), OUTPUT_SIZE)  # the condition, at 55x74
+        rgb, real, mask = judged_pair(x, depth)
         fake = self.log_depths(x)[self.name]
-        real = torch.log(torch.where(mask, depth.reshape(mask.shape).float(), 1.0))
         kind, stats = self.adversarial["loss"], {}
         for _ in range(self.adversarial["d_steps"]):
             d_real, d_fake = self._judge(rgb, real, mask), self._judge(rgb, fake.detach(), mask)

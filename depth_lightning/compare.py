@@ -36,7 +36,8 @@ def job_dirs(root: Path) -> list[Path]:
 
 
 def read_job(job: Path) -> dict:
-    """Overrides, final metrics of the last stage and per-epoch validation curve of one job."""
+    """Overrides, final metrics of the last stage (and its edge scores, if scored), per-epoch
+    validation curves and the last stage's best checkpoint of one job."""
     overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
     overrides = [o for o in overrides if not o.startswith(("paths.", "hydra."))]
     metrics_file = job / "metrics.json"
@@ -52,12 +53,15 @@ def read_job(job: Path) -> dict:
         if f.is_file():
             curves[st] = [(r["epoch"], r["val/si_rmse_log"]) for r in read_epoch_csv(f)
                           if "val/si_rmse_log" in r and "epoch" in r]
+    record = job / stage / "stage.json"  # the finished stage's record: its best checkpoint
+    best = json.loads(record.read_text()).get("best") if record.is_file() else None
     edges_file = job / "edges.json"  # compare_edges' boundary scores of the last stage
     edges = json.loads(edges_file.read_text()) if edges_file.is_file() else {}
     return {"job": job.name, "overrides": overrides, "stage": stage,
             "metrics": {**metrics.get(stage, {}),
                         **{k: v for k, v in edges.items() if k.startswith("edge_")}},
-            "mean": metrics.get("mean", {}), "curves": curves, "ok": bool(metrics)}
+            "mean": metrics.get("mean", {}), "curves": curves, "ok": bool(metrics),
+            "best": best}
 
 
 def swept_labels(jobs: list[dict]) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import torch
 from omegaconf import OmegaConf
 
 from depth_lightning.checkpoints import load_stage
-from depth_lightning.compare import swept_labels
+from depth_lightning.compare import job_dirs, read_job, swept_labels
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.io import write_json, write_with
 from depth_lightning.metrics.boundary import BOUNDARY_KEYS, DepthBoundaryMetrics
@@ -37,19 +36,9 @@ TABLE = ("si_rmse_log", "rmse_log", "delta1", "abs_rel", *BOUNDARY_KEYS)
 
 
 def finished_jobs(root: Path) -> list[dict[str, Any]]:
-    """Job folders under `root` with a metrics.json: name, folder, last stage, its metrics."""
-    jobs = []
-    for hydra_dir in sorted(root.glob("**/.hydra/overrides.yaml")):
-        job = hydra_dir.parent.parent
-        if not (job / "metrics.json").is_file():
-            continue
-        metrics = json.loads((job / "metrics.json").read_text())
-        stage = [k for k in metrics if k != "mean"][-1]
-        overrides = [o for o in OmegaConf.load(hydra_dir) or []
-                     if not o.startswith(("paths.", "hydra."))]
-        best = json.loads((job / stage / "stage.json").read_text())["best"]
-        jobs.append({"job": job.name, "dir": job, "stage": stage, "best": best,
-                     "metrics": metrics[stage], "overrides": overrides})
+    """Job folders under `root` with a metrics.json (compare.read_job's view of each, plus its
+    folder and row name)."""
+    jobs = [{**job, "dir": d} for d in job_dirs(root) if (job := read_job(d))["ok"]]
     if not jobs:
         raise DepthLightningError(f"{root}: no finished job (metrics.json) inside")
     for job, name in zip(jobs, job_names(jobs)):

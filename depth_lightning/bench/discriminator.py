@@ -22,12 +22,15 @@ from typing import Any
 
 import torch
 from omegaconf import OmegaConf
-from torch.nn import functional as F
 
-from depth_lightning.adversarial import PatchDiscriminator, discriminator_loss, discriminator_view
+from depth_lightning.adversarial import (
+    PatchDiscriminator,
+    discriminator_loss,
+    discriminator_view,
+    judged_pair,
+)
 from depth_lightning.checkpoints import load_stage
-from depth_lightning.geometry import OUTPUT_SIZE
-from depth_lightning.losses import valid_mask
+from depth_lightning.compare import read_job
 from depth_lightning.plugins import build
 
 #: what D sees: (centre, gain) of `discriminator_view`
@@ -41,21 +44,17 @@ def pairs(run: Path, frames: int) -> dict[str, torch.Tensor]:
     cfg.data.num_workers = 0
     dm = build(cfg.data, "data")
     dm.setup("fit")
-    stage_name = [k for k in json.loads((run / "metrics.json").read_text()) if k != "mean"][-1]
-    best = json.loads((run / stage_name / "stage.json").read_text())["best"]
-    stage = load_stage(best).eval()
+    job = read_job(run)
+    stage_name, stage = job["stage"], load_stage(job["best"]).eval()
     out: dict[str, list[torch.Tensor]] = {"rgb": [], "real": [], "fake": [], "mask": []}
     seen = 0
     with torch.no_grad():
         for batch in dm.train_dataloader():
-            x, depth = stage.prepare(batch["image"]), batch["depth"]
-            mask = valid_mask(depth).reshape(depth.shape[0], 1, *OUTPUT_SIZE)
-            out["rgb"].append(F.adaptive_avg_pool2d(x.float(), OUTPUT_SIZE))
-            out["real"].append(torch.log(torch.where(mask, depth.reshape(mask.shape).float(),
-                                                     1.0)))
+            x = stage.prepare(batch["image"])
+            for key, value in zip(("rgb", "real", "mask"), judged_pair(x, batch["depth"])):
+                out[key].append(value)
             out["fake"].append(stage.log_depths(x)[stage_name].float())
-            out["mask"].append(mask)
-            seen += depth.shape[0]
+            seen += x.shape[0]
             if seen >= frames:
                 break
     return {k: torch.cat(v)[:frames] for k, v in out.items()}
