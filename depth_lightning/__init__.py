@@ -7,7 +7,7 @@ __all__ = ["DepthPredictor", "__version__"]
 def __getattr__(name: str):
     # imported on first use: `import depth_lightning` stays free of torch and Lightning
     if name == "DepthPredictor":
-        from depth_lightning.api import DepthPredictor
+        from depth_lightning.inference.predictor import DepthPredictor
 
         return DepthPredictor
     raise AttributeError(f"module 'depth_lightning' has no attribute {name!r}")

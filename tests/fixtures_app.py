@@ -14,8 +14,8 @@ import torch
 from conftest import TEST_COARSE6_UNITS, compose, run_module
 
 from depth_lightning.api import DepthPredictor
-from depth_lightning.pipeline import plan_stages
-from depth_lightning.plugins import build
+from depth_lightning.core.plugins import build
+from depth_lightning.training.plan import plan_stages
 
 
 def write_tiny_checkpoints(folder: Path, data: dict | None = None) -> tuple[Path, Path]:

@@ -9,8 +9,8 @@ import pytest
 from conftest import SMALL_FRAMES, compose, run_module
 from fixtures_app import write_tiny_checkpoints
 
-from depth_lightning.evaluate import data_config, run
-from depth_lightning.plugins import build
+from depth_lightning.core.plugins import build
+from depth_lightning.evaluation.evaluate import data_config, run
 
 
 def synth_settings(data_dir, *overrides: str) -> dict:

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from depth_lightning.metrics import DepthMetrics
-from depth_lightning.metrics.boundary import (
+from depth_lightning.evaluation.metrics import DepthMetrics
+from depth_lightning.evaluation.metrics.boundary import (
     BOUNDARY_KEYS,
     DepthBoundaryMetrics,
     EdgeF1,

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from test_stages import coarse_stage, random_batches
 
-from depth_lightning.callbacks import DepthPanels, EpochTable
+from depth_lightning.training.callbacks import DepthPanels, EpochTable
 
 
 def test_epoch_table_and_panels_of_a_short_fit(tmp_path):
@@ -38,7 +38,7 @@ def test_progress_shows_validation_and_the_best_and_logs_one_line_per_epoch(tmp_
                                                                             monkeypatch):
     import io
 
-    from depth_lightning.callbacks import DepthProgressBar, EpochLines, progress_bar
+    from depth_lightning.training.callbacks import DepthProgressBar, EpochLines, progress_bar
 
     monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
     assert isinstance(progress_bar(leave=False), EpochLines)

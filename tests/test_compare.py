@@ -9,7 +9,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from depth_lightning.compare import compare, main, read_job, swept_labels
+from depth_lightning.cli.reports import compare_main as main
+from depth_lightning.reporting.compare import compare, read_job, swept_labels
 
 CONSTANT = ["+experiment=fine", "model.net.coarse6_units=64", "paths.log_dir=/x"]
 
@@ -63,7 +64,7 @@ def test_plain_tick_labels(tmp_path):
     """No offset text such as '1e-5+2.344e-1' above the y axis."""
     import matplotlib.pyplot as plt
 
-    from depth_lightning import compare as module
+    from depth_lightning.reporting import compare as module
 
     root = fake_sweep(tmp_path / "sweep", [0, 1])
     seen = []
@@ -117,7 +118,7 @@ def test_edge_scores_join_the_table_where_compare_edges_wrote_them(tmp_path):
 
 
 def test_edge_table_rows_are_named_by_what_differs_and_never_collide():
-    from depth_lightning.compare_edges import job_names
+    from depth_lightning.reporting.compare_edges import job_names
 
     def job(name, *overrides):
         return {"job": name, "overrides": list(overrides)}

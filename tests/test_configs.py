@@ -7,7 +7,6 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-import depth_lightning.resolvers  # noqa: F401
 
 CONF = Path(__file__).resolve().parents[1] / "depth_lightning" / "conf"
 
@@ -45,7 +44,7 @@ def test_every_group_option_composes(group):
 
 
 def test_fine_experiment_lists_two_stages():
-    from depth_lightning.pipeline import plan_stages
+    from depth_lightning.training.plan import plan_stages
 
     cfg = compose_train(["+experiment=fine"])
     specs = plan_stages(cfg)
@@ -60,7 +59,7 @@ def test_fine_experiment_lists_two_stages():
 
 
 def test_a_third_stage_is_a_config_file():
-    from depth_lightning.pipeline import plan_stages
+    from depth_lightning.training.plan import plan_stages
 
     specs = plan_stages(compose_train(["+experiment=fine", "stages=coarse_fine_fine"]))
     assert [(s.name, s.builds_on) for s in specs] == [("coarse", None), ("fine", "coarse"),
@@ -76,7 +75,7 @@ def test_a_third_stage_is_a_config_file():
 ])
 def test_a_broken_stage_list_is_refused_in_one_line(override, message):
     from depth_lightning.errors import DepthLightningError
-    from depth_lightning.pipeline import plan_stages
+    from depth_lightning.training.plan import plan_stages
 
     with pytest.raises(DepthLightningError) as info:
         plan_stages(compose_train(["+experiment=fine", override]))
@@ -105,11 +104,11 @@ def test_seed_paper_experiment_keeps_the_seed_settings():
 
 
 def test_model_and_data_instantiate_from_config():
-    from depth_lightning.plugins import build
+    from depth_lightning.core.plugins import build
 
     cfg = compose_train(["model.channels_last=false", "model.net.coarse6_units=64"])
     model = build(cfg.model, "model", name="coarse")
-    assert type(model).__name__ == "DepthStage" and type(model.net).__name__ == "CoarseNet"
+    assert type(model).__name__ == "CoarseStage" and type(model.net).__name__ == "CoarseNet"
     assert isinstance(model.hparams.optim, dict), "hparams stay primitive for weights_only"
     assert isinstance(model.hparams.net, dict) and model.hparams.net["coarse6_units"] == 64
     dm = build(cfg.data, "data")

@@ -8,7 +8,8 @@ import warnings
 import pytest
 from conftest import run_module, small_run_args
 
-from depth_lightning.console import quiet_lightning, stage_done
+from depth_lightning.cli.console import ConsoleEvents
+from depth_lightning.training.trainer import quiet_lightning
 
 NOISE = ("💡 Tip", "litlogger", "GPU available", "TPU available", "HPU available",
          "Loading `train_dataloader`", "LeafSpec", "module(s) in eval mode")
@@ -64,7 +65,7 @@ def test_quiet_lightning_drops_its_lines_only(caplog):
 def test_stage_done_names_the_folder_checkpoint_and_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "outputs" / "train" / "runs" / "r1"
-    stage_done("coarse", run, str(run / "coarse/checkpoints/best.ckpt"),
+    ConsoleEvents().stage_done("coarse", run, str(run / "coarse/checkpoints/best.ckpt"),
                {"mean": {"si_rmse_log": 0.3}, "coarse": {"si_rmse_log": 0.25}})
     text = capsys.readouterr().out
     assert "run folder:       outputs/train/runs/r1" in text

@@ -15,9 +15,9 @@ from conftest import compose
 from nyu_files import write_nyu_v2
 from omegaconf import open_dict
 
+from depth_lightning.core.plugins import build
 from depth_lightning.data.cache import FrameCache, input_frame
 from depth_lightning.errors import DataError, DepthLightningError
-from depth_lightning.plugins import build
 
 H, W = 240, 320
 

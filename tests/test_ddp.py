@@ -26,10 +26,10 @@ def test_ddp_two_cpu_processes_match_one_process(synth_data_dir, tmp_path):
     # The same weights, scored by one plain process on the same validation frames.
     from omegaconf import OmegaConf
 
-    from depth_lightning.checkpoints import load_stage
-    from depth_lightning.hw import resolve_precision
-    from depth_lightning.plugins import build
-    from depth_lightning.training import final_scores
+    from depth_lightning.core.hardware import resolve_precision
+    from depth_lightning.core.plugins import build
+    from depth_lightning.models.checkpoints import load_stage
+    from depth_lightning.training.fit import final_scores
 
     cfg = OmegaConf.load(run / "config.yaml")
     dm = build(cfg.data, "data")

@@ -23,7 +23,7 @@ def served(tiny_ckpts):  # noqa: F811
     """The demo on a free local port, with an example photo shown when the page opens."""
     pytest.importorskip("gradio")
     from depth_lightning.api import DepthPredictor, load_photo
-    from depth_lightning.demo import build_app
+    from depth_lightning.inference.demo import build_app
 
     photo = require_shared_data() / "nyu_v1_samples" / "rgb" / "00040.png"
     predictor = DepthPredictor.from_checkpoint(os.environ.get("DEMO_CKPT") or tiny_ckpts[1],

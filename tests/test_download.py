@@ -297,7 +297,7 @@ def test_nyu_source_download_failures_are_one_line(tmp_path):
 def test_prepare_data_downloads_missing_nyu_v2_files(nyu_server, tmp_path):
     from conftest import compose
 
-    from depth_lightning.plugins import build
+    from depth_lightning.core.plugins import build
 
     data_dir = tmp_path / "data"
 

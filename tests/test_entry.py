@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from depth_lightning.entry import discard_run_dir, required, user_error, user_path
+from depth_lightning.cli.app import discard_run_dir
+from depth_lightning.core.settings import required, user_path
+from depth_lightning.errors import user_error
 from depth_lightning.errors import DepthLightningError
 
 

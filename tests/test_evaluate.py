@@ -8,7 +8,7 @@ import pytest
 from conftest import run_module
 from fixtures_runs import tiny_run  # noqa: F401
 
-from depth_lightning.metrics import METRIC_KEYS
+from depth_lightning.evaluation.metrics import METRIC_KEYS
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def test_evaluate_coarse_checkpoint_bts_in_process(tiny_run, tmp_path, monkeypat
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from depth_lightning.evaluate import run
+    from depth_lightning.evaluation.evaluate import run
 
     # in this process, to spare a second start-up of torch and Lightning; a relative ckpt_path
     # is taken from the starting directory

@@ -7,7 +7,7 @@ import pytest
 from conftest import assert_one_line_error, run_module
 from fixtures_app import tiny_ckpts  # noqa: F401
 
-from depth_lightning.export import example_images, export_onnx, export_torchscript
+from depth_lightning.inference.export import example_images, export_onnx, export_torchscript
 
 
 def reference(ckpt, images) -> np.ndarray:
@@ -21,7 +21,7 @@ def reference(ckpt, images) -> np.ndarray:
 def test_onnx_matches_pytorch_with_a_dynamic_batch(tiny_ckpts, tmp_path):  # noqa: F811
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from depth_lightning.checkpoints import load_stage
+    from depth_lightning.models.checkpoints import load_stage
 
     path = export_onnx(load_stage(tiny_ckpts[1]), tmp_path / "fine.onnx")
     model = onnx.load(str(path))
@@ -43,7 +43,7 @@ def test_onnx_matches_pytorch_with_a_dynamic_batch(tiny_ckpts, tmp_path):  # noq
 def test_torchscript_reloads_and_equals_pytorch(tiny_ckpts, tmp_path):  # noqa: F811
     import torch
 
-    from depth_lightning.checkpoints import load_stage
+    from depth_lightning.models.checkpoints import load_stage
 
     path = export_torchscript(load_stage(tiny_ckpts[0]), tmp_path / "coarse.pt")
     module = torch.jit.load(str(path))

@@ -14,10 +14,10 @@ from conftest import compose, run_module, small_run_args
 from nyu_files import require_shared_data
 from PIL import Image
 
+from depth_lightning.core.plugins import build
 from depth_lightning.data.folder import FolderRGBD, discover_pairs
 from depth_lightning.errors import DataError
 from depth_lightning.geometry import to_input_frame
-from depth_lightning.plugins import build
 
 
 def folder_module(root: Path, data_dir: Path, *overrides: str):

@@ -6,14 +6,14 @@ import sys
 import pytest
 from conftest import assert_one_line_error, run_module
 
+from depth_lightning.core.hardware import reuse_freed_memory
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.hw import reuse_freed_memory
 
 # Resident memory (MB) before and after freeing a 256 MB tensor, in a fresh process: the
 # allocator setting is process-wide.
 RSS_AFTER_FREE = """
 import sys, torch
-from depth_lightning.hw import reuse_freed_memory
+from depth_lightning.core.hardware import reuse_freed_memory
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 print(reuse_freed_memory(sys.argv[1]))

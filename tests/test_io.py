@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from depth_lightning.io import (
+from depth_lightning.core.files import (
     DiskFullError,
     atomic_path,
     remove_leftovers,

@@ -6,10 +6,10 @@ import pytest
 import torch
 from conftest import compose
 
+from depth_lightning.core.plugins import build, check_loss
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.field_losses import BerHuLoss, GradientMatchingLoss, LogL1Loss
 from depth_lightning.losses import ScaleInvariantLoss
-from depth_lightning.plugins import build, check_loss
+from depth_lightning.losses.field import BerHuLoss, GradientMatchingLoss, LogL1Loss
 
 
 def _valid(d):

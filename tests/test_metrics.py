@@ -1,4 +1,4 @@
-"""Tests of depth_lightning.metrics against a plain NumPy implementation of REFERENCE.md §3."""
+"""Tests of depth_lightning.evaluation.metrics against a plain NumPy implementation of REFERENCE.md §3."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import torch.multiprocessing as mp
 from PIL import Image
 from torchmetrics import MetricCollection
 
-import depth_lightning.metrics.functional as metrics_module
-from depth_lightning.metrics import (
+import depth_lightning.evaluation.metrics.functional as metrics_module
+from depth_lightning.evaluation.metrics import (
     HIGHER_IS_BETTER,
     METRIC_CLASSES,
     METRIC_KEYS,

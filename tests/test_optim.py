@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.optim import build_optimizer, build_scheduler, param_groups, warmup_cosine
+from depth_lightning.models.optim import (
+    build_optimizer,
+    build_scheduler,
+    param_groups,
+    warmup_cosine,
+)
 
 SGD = {"_target_": "torch.optim.SGD", "_partial_": True, "momentum": 0.9, "nesterov": False}
 

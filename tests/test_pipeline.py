@@ -5,7 +5,8 @@ import pytest
 from conftest import compose, data_module
 
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.pipeline import check_models, mean_scores, optimized_value, plan_stages
+from depth_lightning.training.job import mean_scores, optimized_value
+from depth_lightning.training.plan import check_models, plan_stages
 
 
 def test_a_broken_later_stage_is_refused_before_anything_trains():

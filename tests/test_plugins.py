@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from depth_lightning.core.plugins import build, check_frame, check_log_depth, check_loss
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.plugins import build, check_frame, check_log_depth, check_loss
 
 
 def test_build_names_the_setting_and_the_target():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import NYU_INTRINSICS
-from depth_lightning.pointcloud import backproject, camera_intrinsics, glb_bytes, surface
+from depth_lightning.inference.pointcloud import backproject, camera_intrinsics, glb_bytes, surface
 
 
 def test_predicts_ply_projects_back_onto_its_depth_map(nyu_prediction):  # noqa: F811

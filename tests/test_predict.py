@@ -9,7 +9,7 @@ from conftest import run_module
 from fixtures_runs import tiny_run  # noqa: F401
 from PIL import Image
 
-from depth_lightning.predict import (
+from depth_lightning.inference.predict import (
     depth_to_photo,
     list_inputs,
     load_photo,
@@ -133,7 +133,7 @@ def test_predict_with_no_image_at_all_fails_with_one_message(tiny_run, tmp_path,
     from hydra.core.global_hydra import GlobalHydra
 
     from depth_lightning.errors import DepthLightningError
-    from depth_lightning.predict import run
+    from depth_lightning.inference.predict import run
 
     folder = tmp_path / "docs"
     folder.mkdir()

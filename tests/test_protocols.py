@@ -9,15 +9,15 @@ from nyu_files import fill_holes_nearest, real_v2_raw_frames, require_shared_dat
 from omegaconf import OmegaConf
 
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.evaluation.metrics import per_image_errors
+from depth_lightning.evaluation.protocols import TRAINING_TARGET, EvalProtocol
 from depth_lightning.geometry import EIGEN_CROP, NETWORK_REGION
-from depth_lightning.metrics import per_image_errors
-from depth_lightning.protocols import TRAINING_TARGET, Protocol
 
 CONF = Path(__file__).resolve().parents[1] / "depth_lightning" / "conf"
 
 
-def protocol(name: str) -> Protocol:
-    return Protocol.from_config(OmegaConf.to_container(OmegaConf.load(CONF / "eval" /
+def protocol(name: str) -> EvalProtocol:
+    return EvalProtocol.from_config(OmegaConf.to_container(OmegaConf.load(CONF / "eval" /
                                                                       f"{name}.yaml")))
 
 
@@ -101,11 +101,11 @@ def test_protocols_on_real_nyu_v2_raw_frames():
 
 def test_protocol_rejects_bad_settings():
     with pytest.raises(DepthLightningError, match="eval.upsample"):
-        Protocol.from_config({"name": "x", "upsample": "cubic"})
+        EvalProtocol.from_config({"name": "x", "upsample": "cubic"})
     with pytest.raises(DepthLightningError, match="eval.crop"):
-        Protocol.from_config({"name": "x", "crop": [0, 500, 0, 10]})
+        EvalProtocol.from_config({"name": "x", "crop": [0, 500, 0, 10]})
     with pytest.raises(DepthLightningError, match="eval.target"):
-        Protocol.from_config({"name": "x", "target": "labels"})
-    assert Protocol.from_config({"name": "x", "crop": list(EIGEN_CROP)}).region == EIGEN_CROP
+        EvalProtocol.from_config({"name": "x", "target": "labels"})
+    assert EvalProtocol.from_config({"name": "x", "crop": list(EIGEN_CROP)}).region == EIGEN_CROP
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_module
 from fixtures_runs import tiny_run  # noqa: F401
 
-from depth_lightning.report import main
+from depth_lightning.cli.reports import report_main as main
 
 PUBLISHED = {
     ("Seed (published)", "Coarse"): ("0.316", "0.327", "0.452"),

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import SMALL_FRAMES, data_module, run_module
 
-from depth_lightning.io import DiskFullError
-from depth_lightning.resume import AtomicCheckpointIO, link_or_copy
+from depth_lightning.core.files import DiskFullError
+from depth_lightning.training.checkpointing import AtomicCheckpointIO, link_or_copy
 
 # 8 fine epochs (~0.3 s each here): the stop must land while the fine stage still trains, on
 # a fast machine too (with 2 epochs and a 2 s wait it landed after the stage had ended)

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from depth_lightning.metrics import METRIC_CLASSES, METRIC_KEYS
-from depth_lightning.protocols import TRAINING_TARGET, Protocol
-from depth_lightning.scoring import MeanPredictor, StagePredictor, panel_rows, score
+from depth_lightning.evaluation.metrics import METRIC_CLASSES, METRIC_KEYS
+from depth_lightning.evaluation.protocols import TRAINING_TARGET, EvalProtocol
+from depth_lightning.evaluation.scoring import MeanPredictor, StagePredictor, panel_rows, score
 
-BTS = Protocol(name="bts", target="rawDepths", upsample="bilinear", crop=(45, 471, 41, 601),
+BTS = EvalProtocol(name="bts", target="rawDepths", upsample="bilinear", crop=(45, 471, 41, 601),
                min_depth=1e-3, max_depth=10.0)
 
 
@@ -43,7 +43,7 @@ def classes_on(batches, predictor, protocol):
     return {k: float(m.compute()) for k, m in metrics.items()}
 
 
-@pytest.mark.parametrize("protocol", [BTS, Protocol(name="eigen2014")], ids=["bts", "eigen"])
+@pytest.mark.parametrize("protocol", [BTS, EvalProtocol(name="eigen2014")], ids=["bts", "eigen"])
 def test_score_equals_the_nine_metric_classes(protocol):
     batches = frames()
     got, panels = score([Doubling()], batches, protocol)
@@ -105,9 +105,9 @@ def test_stage_predictor_gives_metres_for_each_column():
 def test_constant_predictor_scores_the_frames_own_log_depth_spread():
     import numpy as np
 
-    from depth_lightning.scoring import ConstantPredictor
+    from depth_lightning.evaluation.scoring import ConstantPredictor
 
-    protocol = Protocol(name="eigen2014")
+    protocol = EvalProtocol(name="eigen2014")
     batches = frames()
     metrics, _ = score([ConstantPredictor()], batches, protocol)
     top, bottom, left, right = protocol.region

@@ -2,8 +2,8 @@
 
 import pytest
 
+from depth_lightning.core.settings import number, whole_number
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.settings import number, whole_number
 
 
 def test_whole_numbers():

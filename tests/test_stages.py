@@ -7,12 +7,12 @@ from conftest import TEST_COARSE6_UNITS, compose
 from torch import nn
 from torch.utils.data import DataLoader
 
-from depth_lightning.checkpoints import load_stage
+from depth_lightning.core.plugins import build
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.optim import build_optimizer
-from depth_lightning.pipeline import plan_stages
-from depth_lightning.plugins import build
-from depth_lightning.stages import DepthStage
+from depth_lightning.models.checkpoints import load_stage
+from depth_lightning.models.optim import build_optimizer
+from depth_lightning.models import DepthStage, FineStage
+from depth_lightning.training.plan import plan_stages
 
 IMAGE = (3, 228, 304)
 
@@ -134,7 +134,7 @@ def test_a_fine_checkpoint_reloads_alone_with_its_frozen_coarse(coarse_ckpt, tmp
         torch.testing.assert_close(reloaded(x), fine(x))
         both = reloaded.log_depths(reloaded.prepare(x))
         torch.testing.assert_close(both["coarse"], coarse(x))
-    assert DepthStage.load_from_checkpoint(path).columns == ("coarse", "fine")
+    assert FineStage.load_from_checkpoint(path).columns == ("coarse", "fine")
 
 
 def test_the_frozen_coarse_runs_from_a_bf16_copy_that_matches_autocast_bitwise(coarse_ckpt):
@@ -189,12 +189,16 @@ def test_a_plug_in_that_breaks_its_contract_is_refused_in_one_line(override, mes
     assert "\n" not in str(info.value)
 
 
-def test_a_refining_network_in_a_first_stage_is_refused_in_one_line():
+def test_a_refining_network_or_stage_in_a_first_stage_is_refused_in_one_line():
+    with pytest.raises(DepthLightningError) as info:
+        coarse_stage("model.net._target_=depth_lightning.nets.FineNet", "~model.net.dropout",
+                     "~model.net.coarse5_pool", "~model.net.coarse6_units")
+    assert str(info.value).startswith("model.net: calling FineNet as (images) failed (")
     model = stage_configs("model=fine")["coarse"]
     model.pop("coarse_ckpt")
     with pytest.raises(DepthLightningError) as info:
         build(model, "model", name="coarse")
-    assert str(info.value).startswith("model.net: calling FineNet as (images) failed (")
+    assert str(info.value).startswith("model: a fine stage builds on another stage")
 
 
 class Small(nn.Module):

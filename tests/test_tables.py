@@ -1,7 +1,7 @@
 """The results table in Eigen et al. 2014's layout."""
 
-from depth_lightning.metrics import METRIC_KEYS
-from depth_lightning.tables import ROW_NAMES, column_name, markdown_table, print_table
+from depth_lightning.evaluation.metrics import METRIC_KEYS
+from depth_lightning.reporting.tables import ROW_NAMES, column_name, markdown_table, print_table
 
 
 def test_markdown_rows_and_columns_in_order():

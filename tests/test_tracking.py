@@ -1,6 +1,6 @@
 """W&B settings: offline without credentials, groups and names from Hydra's folders."""
 
-from depth_lightning.tracking import (
+from depth_lightning.training.tracking import (
     has_wandb_credentials,
     run_name,
     start_wandb,
@@ -26,7 +26,7 @@ def test_names_outside_a_hydra_job_and_other_loggers_left_alone():
 
 
 def test_each_stage_has_its_own_tags():
-    from depth_lightning.tracking import stage_tags
+    from depth_lightning.training.tracking import stage_tags
 
     # the coarse stage of +experiment=fine is not tagged as the fine stage
     assert stage_tags(["fine"], "coarse") == ["coarse", "experiment=fine"]
@@ -37,7 +37,7 @@ def test_each_stage_has_its_own_tags():
 
 
 def test_logger_sends_the_config_once_and_keeps_checkpoints_offline(tmp_path):
-    from depth_lightning.tracking import WandbLogger, flat_table
+    from depth_lightning.training.tracking import WandbLogger, flat_table
 
     logger = WandbLogger(project="p", offline=True, log_model=True, save_dir=str(tmp_path))
     assert logger._offline and logger._log_model is True  # Lightning alone refuses this pair

@@ -51,7 +51,7 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
         panels = sorted((run / stage / "panels").glob("epoch_*.png"))
         assert [p.name for p in panels] == ["epoch_000.png", "epoch_001.png"]
     metrics = json.loads((run / "metrics.json").read_text())
-    from depth_lightning.checkpoints import load_stage
+    from depth_lightning.models.checkpoints import load_stage
 
     fine = load_stage(run / "fine" / "checkpoints" / "best.ckpt")
     assert fine.columns == ("coarse", "fine") and isinstance(fine.base, torch.nn.Module)
@@ -112,7 +112,8 @@ def test_coarse_ckpt_that_is_not_a_coarse_checkpoint(synth_data_dir, tmp_path):
 RUN_DIR_SCRIPT = """
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
-import depth_lightning.resolvers
+from depth_lightning.cli.resolvers import register_resolvers
+register_resolvers()
 with initialize_config_module("depth_lightning.conf", version_base="1.3"):
     cfg = compose("train", return_hydra_config=True)
 print(OmegaConf.select(cfg, "hydra.run.dir"), OmegaConf.select(cfg, "hydra.sweep.dir"))
@@ -142,7 +143,7 @@ def test_a_third_stage_from_a_config_file_trains(synth_data_dir, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert list(metrics) == ["mean", "coarse", "fine", "fine2"]
     assert {p.name for p in run.iterdir() if p.is_dir()} >= {"coarse", "fine", "fine2"}
-    from depth_lightning.checkpoints import load_stage
+    from depth_lightning.models.checkpoints import load_stage
 
     (ckpt,) = (run / "fine2" / "checkpoints").glob("*.ckpt")
     third = load_stage(ckpt)

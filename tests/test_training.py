@@ -5,9 +5,9 @@ import json
 from conftest import data_module
 from fixtures_runs import tiny_run  # noqa: F401
 
-from depth_lightning.checkpoints import load_stage
-from depth_lightning.hw import resolve_precision
-from depth_lightning.training import final_scores
+from depth_lightning.core.hardware import resolve_precision
+from depth_lightning.models.checkpoints import load_stage
+from depth_lightning.training.fit import final_scores
 
 
 def test_final_scores_of_the_checkpoints_equal_the_runs_metrics(tiny_run):  # noqa: F811

@@ -17,10 +17,10 @@ from conftest import (
 )
 from omegaconf import OmegaConf
 
-from depth_lightning.adversarial import AdversarialStage, PatchDiscriminator
-from depth_lightning.checkpoints import load_checkpoint, load_stage
-from depth_lightning.plugins import build
-from depth_lightning.stages import DepthStage
+from depth_lightning.core.plugins import build
+from depth_lightning.models.adversarial import AdversarialStage, PatchDiscriminator
+from depth_lightning.models.checkpoints import load_checkpoint, load_stage
+from depth_lightning.models import DepthStage
 
 
 def the_run(out: Path) -> Path:

@@ -25,7 +25,7 @@ def test_a_clip_becomes_a_depth_video_on_one_colour_scale(tiny_ckpts, tmp_path):
     import torch
 
     from depth_lightning.api import DepthPredictor, prepare_photo
-    from depth_lightning.colour import colorize, depth_limits
+    from depth_lightning.reporting.colour import colorize, depth_limits
 
     clip = make_clip(tmp_path / "clip.mp4")
     res = run_module("depth_lightning.predict", f"ckpt_path={tiny_ckpts[1]}", "input=clip.mp4",

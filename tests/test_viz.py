@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depth_lightning.viz import depth_range, plot_depth_grid, plot_learning_curves, plot_prediction
+from depth_lightning.reporting.figures import (
+    depth_range,
+    plot_depth_grid,
+    plot_learning_curves,
+    plot_prediction,
+)
 
 
 def pixels(path):
@@ -39,7 +44,7 @@ def test_curves_and_prediction(tmp_path):
 
 def test_paper_settings_formats_and_a_shared_colour_scale(tmp_path):
     from depth_lightning.errors import DepthLightningError
-    from depth_lightning.viz import figure_settings
+    from depth_lightning.reporting.figures import figure_settings
 
     assert figure_settings("pdf", 300, "figure") == {"fmt": "pdf", "dpi": 300,
                                                      "depth_scale": "figure"}

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from depth_lightning.bench.modules import coarse_stage, fine_stage, synthetic_batch
 from depth_lightning.bench.timing import timed
-from depth_lightning.hw import native_bf16, resolve_precision, reuse_freed_memory
+from depth_lightning.core.hardware import native_bf16, resolve_precision, reuse_freed_memory
 from depth_lightning.losses import scale_invariant_loss
 from depth_lightning.nets import CoarseNet, FineNet, init_weights, normalize_images
 

@@ -23,15 +23,15 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from depth_lightning.adversarial import (
+from depth_lightning.core.plugins import build
+from depth_lightning.models.adversarial import (
     PatchDiscriminator,
     discriminator_loss,
     discriminator_view,
     judged_pair,
 )
-from depth_lightning.checkpoints import load_stage
-from depth_lightning.compare import read_job
-from depth_lightning.plugins import build
+from depth_lightning.models.checkpoints import load_stage
+from depth_lightning.reporting.compare import read_job
 
 #: what D sees: (centre, gain) of `discriminator_view`
 VARIANTS = {"raw": (False, 1.0), "centred": (True, 1.0), "centred_x4": (True, 4.0)}

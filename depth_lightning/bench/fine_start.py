@@ -19,21 +19,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from hydra import compose, initialize_config_module
 
+from depth_lightning.api import compose
+from depth_lightning.core.plugins import build
+from depth_lightning.evaluation.protocols import TRAINING_TARGET
+from depth_lightning.evaluation.scoring import update_metrics
 from depth_lightning.losses import valid_mask
-from depth_lightning.optim import build_optimizer
-from depth_lightning.pipeline import plan_stages, prepare
-from depth_lightning.plugins import build
-from depth_lightning.protocols import TRAINING_TARGET
-from depth_lightning.scoring import update_metrics
+from depth_lightning.models.optim import build_optimizer
+from depth_lightning.training.job import prepare
+from depth_lightning.training.plan import plan_stages
 
 
 def fine_stage(experiment: str, ckpt: str, overrides: Sequence[str]) -> tuple[Any, Any]:
     """The fine stage module and the data module of `experiment` built on `ckpt`."""
-    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"+experiment={experiment}",
-                                          f"model.coarse_ckpt={ckpt}", *overrides])
+    cfg = compose("train", [f"+experiment={experiment}", f"model.coarse_ckpt={ckpt}",
+                            *overrides])
     torch.manual_seed(int(cfg.seed))
     spec = plan_stages(cfg)[-1]
     dm = prepare(cfg)

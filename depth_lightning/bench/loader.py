@@ -31,12 +31,12 @@ import torch
 
 from depth_lightning.bench.modules import coarse_stage, train_config
 from depth_lightning.bench.timing import timed
+from depth_lightning.core.hardware import native_bf16, reuse_freed_memory
+from depth_lightning.core.plugins import build
 from depth_lightning.data.cache import input_frame
 from depth_lightning.data.datamodule import DepthDataModule
 from depth_lightning.data.transforms import JointTransform
-from depth_lightning.hw import native_bf16, reuse_freed_memory
-from depth_lightning.optim import build_optimizer
-from depth_lightning.plugins import build
+from depth_lightning.models.optim import build_optimizer
 
 REQUIRED_RATIO = 5.0
 

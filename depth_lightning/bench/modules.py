@@ -4,18 +4,16 @@ builds them (so a benchmark measures what training runs)."""
 from __future__ import annotations
 
 import torch
-from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from depth_lightning import resolvers  # noqa: F401  (the configs' resolvers)
-from depth_lightning.plugins import build
-from depth_lightning.stages import DepthStage
+from depth_lightning.api import compose
+from depth_lightning.core.plugins import build
+from depth_lightning.models import DepthStage
 
 
 def train_config(*overrides: str):
     """The composed `train` config with `overrides` (Hydra syntax)."""
-    with initialize_config_module("depth_lightning.conf", version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose("train", overrides)
 
 
 def coarse_stage(*overrides: str) -> DepthStage:

@@ -16,24 +16,23 @@ import math
 from collections.abc import Sequence
 
 import torch
-from omegaconf import OmegaConf
 
 from depth_lightning.bench.__main__ import lightning_rate
 from depth_lightning.bench.modules import coarse_stage, synthetic_batch, train_config
-from depth_lightning.hw import resolve_precision, reuse_freed_memory
-from depth_lightning.plugins import build
+from depth_lightning.core.hardware import resolve_precision, reuse_freed_memory
+from depth_lightning.core.plugins import build
+from depth_lightning.training.plan import plan_stages
 
 
 def stage_of(experiment: str, *overrides: str) -> torch.nn.Module:
     """The last stage of `+experiment=...` as train builds it (an untrained frozen coarse
     network below a refining stage), without a schedule."""
     cfg = train_config(f"+experiment={experiment}", "model.scheduler.name=none", *overrides)
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    model.pop("coarse_ckpt", None)
-    if "coarse_stage" not in cfg:
-        return build(model, "model", name=cfg.stages[0].name)
-    net = OmegaConf.to_container(cfg.coarse_stage.model.net, resolve=True)
-    return build(model, "model", name="fine", base=[{"name": "coarse", "net": net}])
+    specs = plan_stages(cfg)
+    if len(specs) == 1:
+        return build(specs[0].model, "model", name=specs[0].name)
+    base = [{"name": s.name, "net": s.model["net"]} for s in specs[:-1]]
+    return build(specs[-1].model, "model", name=specs[-1].name, base=base)
 
 
 def trainable(module: torch.nn.Module) -> int:

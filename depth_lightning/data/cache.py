@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from depth_lightning.core.files import remove_leftovers, tmp_name, write_json
+from depth_lightning.core.plugins import check_frame
 from depth_lightning.errors import DataError
 from depth_lightning.geometry import INPUT_FRAME_SIZE, to_input_frame
-from depth_lightning.io import remove_leftovers, tmp_name, write_json
-from depth_lightning.plugins import check_frame
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """DepthDataModule: any data source -> split -> 320x240 cache -> joint transforms -> batches.
 
-The source (`data.source`, a Hydra `_target_`) is a sequence of frames (depth_lightning.plugins
+The source (`data.source`, a Hydra `_target_`) is a sequence of frames (depth_lightning.core.plugins
 .check_frame); the module splits, caches, transforms and loads, whatever the source is.
 Batches are dicts: `image` uint8 (B,3,228,304), `depth` float32 (B,1,55,74) in metres with
 0 = invalid (Kinect hole, outside a rotated frame, NaN in the file), `index` (B,) frame indices.
@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from depth_lightning.core.files import file_lock
+from depth_lightning.core.plugins import build
+from depth_lightning.core.settings import mapping, number, whole_number
 from depth_lightning.data.cache import (
     CorruptCache,
     FrameCache,
@@ -34,9 +37,6 @@ from depth_lightning.data.splits import make_split
 from depth_lightning.data.transforms import Augment, JointTransform, sampling_grid
 from depth_lightning.errors import DataError, DepthLightningError
 from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
-from depth_lightning.io import file_lock
-from depth_lightning.plugins import build
-from depth_lightning.settings import mapping, number, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}
 
 
 class ResumableLoader(DataLoader):
-    """The training loader. Its position is restored by depth_lightning.resume.ResumeState (the
+    """The training loader. Its position is restored by depth_lightning.training.resume.ResumeState (the
     sampler continues where a checkpoint stopped); these two methods tell Lightning that the
     loader is resumable, so it does not warn that it is not."""
 
@@ -269,7 +269,7 @@ class DepthDataModule(L.LightningDataModule):
 
     def resume_at(self, epoch: int, batches: int) -> None:
         """The next training loader continues at `epoch` after its first `batches` batches,
-        where a checkpoint stopped (depth_lightning.callbacks.ResumeState)."""
+        where a checkpoint stopped (depth_lightning.training.callbacks.ResumeState)."""
         per_epoch = -(-len(self.train_idx) // self.batch_size)
         epoch, batches = (epoch + 1, 0) if batches >= per_epoch else (epoch, batches)
         if self._train_sampler is not None:  # this fit's loader exists: it continues there

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from depth_lightning.core.files import write_text
 from depth_lightning.errors import DataError
-from depth_lightning.io import write_text
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from depth_lightning.core.settings import number, whole_number
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import OUTPUT_SIZE
-from depth_lightning.settings import number, whole_number
 
 FINE_STARTS = ("default", "identity")
 FINE4_GAINS = ("relu", "linear")

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from depth_lightning.core.settings import whole_number
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import OUTPUT_SIZE
-from depth_lightning.settings import whole_number
 
 RESNET18_WIDTHS = (64, 128, 256, 512)
 ENCODERS = ("builtin", "torchvision")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_lightning.io import write_with
+from depth_lightning.core.files import write_with
 
 
 def _read_rows(h5_path: str | Path, n: int) -> tuple[list[str], list[tuple]]:

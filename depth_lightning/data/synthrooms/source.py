@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from depth_lightning.core.settings import whole_number, writable
 from depth_lightning.data.nyu import NYULabeled
 from depth_lightning.data.synthrooms.features import canonical
 from depth_lightning.data.synthrooms.writer import (
@@ -12,7 +13,6 @@ from depth_lightning.data.synthrooms.writer import (
     ensure_synthrooms,
     synthrooms_path,
 )
-from depth_lightning.settings import whole_number, writable
 
 
 class SynthRooms(NYULabeled):

@@ -2,7 +2,7 @@
 
 Frames are rendered and their chunks compressed in worker processes; the parent writes the
 compressed chunks as they are, so it never becomes the bottleneck. The file appears under its
-final name only when complete (`depth_lightning.io.atomic_path`).
+final name only when complete (`depth_lightning.core.files.atomic_path`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_lightning.core.files import atomic_path, file_lock, remove_leftovers
 from depth_lightning.geometry import FRAME_SIZE, NYU_INTRINSICS
-from depth_lightning.io import atomic_path, file_lock, remove_leftovers
 
 from .features import DEFAULT_FEATURES, canonical, tag
 from .frames import GENERATOR_VERSION, frame_plan, render_stored

@@ -1,0 +1,57 @@
+"""The results table of a run or an evaluation, in Eigen et al. 2014's Table 1 layout: metrics
+as rows, one column per predictor (Mean | Coarse | Coarse+Fine | any further stage)."""
+
+from __future__ import annotations
+
+import math
+
+from depth_lightning.evaluation.metrics import METRIC_KEYS
+
+# Display names of the paper's columns; any other stage is shown by its own name.
+COLUMN_NAMES = {"mean": "Mean", "coarse": "Coarse", "fine": "Coarse+Fine", "constant": "Constant"}
+# Eigen et al. 2014 Table 1 row names, in METRIC_KEYS order (log10 is not in that table).
+ROW_NAMES = {
+    "delta1": "threshold δ < 1.25 (higher is better)",
+    "delta2": "threshold δ < 1.25² (higher is better)",
+    "delta3": "threshold δ < 1.25³ (higher is better)",
+    "abs_rel": "abs relative difference",
+    "sq_rel": "sqr relative difference",
+    "rmse": "RMSE (linear)",
+    "rmse_log": "RMSE (log)",
+    "si_rmse_log": "RMSE (log, scale inv.)",
+    "log10": "log10 error",
+}
+
+
+def column_name(column: str) -> str:
+    return COLUMN_NAMES.get(column, column)
+
+
+def markdown_table(metrics: dict[str, dict[str, float]], digits: int = 3) -> str:
+    """The table as Markdown, columns in the order of `metrics`.
+
+    Example:
+        >>> print(markdown_table({"mean": {"rmse": 1.0}, "coarse": {"rmse": 0.5}}).splitlines()[2])
+        | threshold δ < 1.25 (higher is better) | nan | nan |
+    """
+    cols = list(metrics)
+    lines = ["| | " + " | ".join(column_name(c) for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for key in METRIC_KEYS:
+        values = " | ".join(f"{metrics[c].get(key, math.nan):.{digits}f}" for c in cols)
+        lines.append(f"| {ROW_NAMES[key]} | {values} |")
+    return "\n".join(lines)
+
+
+def print_table(metrics: dict[str, dict[str, float]], title: str = "validation") -> None:
+    """The table on the terminal (rich), four decimals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    for c in metrics:
+        table.add_column(column_name(c), justify="right")
+    for key in METRIC_KEYS:
+        table.add_row(key, *(f"{metrics[c].get(key, math.nan):.4f}" for c in metrics))
+    Console().print(table)
