@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import itertools
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,6 +62,52 @@ def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+@dataclass
+class JobResult:
+    """What a job run in this process left: its status, its captured output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+JOBS = {"train": "depth_lightning.training.job",
+        "evaluate": "depth_lightning.evaluation.evaluate",
+        "predict": "depth_lightning.inference.predict",
+        "export": "depth_lightning.inference.export"}
+_RUNS = itertools.count()
+
+
+def run_job(command: str, *args: str, cwd: Path) -> JobResult:
+    """`python -m depth_lightning.<command> args...` run in this process: the same configs and
+    job, in a fresh run folder under paths.log_dir/<task>/runs/, started in `cwd`. A user error
+    is status 1 and its one `error:` line; the command line itself (Hydra's parsing, exit codes,
+    signals) is what the subprocess tests check."""
+    import importlib
+
+    from depth_lightning.errors import DepthLightningError, user_error
+
+    out, err = io.StringIO(), io.StringIO()
+    old_cwd = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cfg = compose(command, *args)
+            log_dir = Path(cfg.paths.log_dir)
+            run = (log_dir if log_dir.is_absolute() else Path(cwd) / log_dir) / cfg.task_name \
+                / "runs" / f"run_{next(_RUNS):03d}"
+            cfg.paths.output_dir = str(run)
+            try:
+                importlib.import_module(JOBS[command]).run(cfg)
+                code = 0
+            except DepthLightningError as e:
+                print(f"error: {user_error(e)}", file=sys.stderr)
+                code = 1
+    finally:
+        os.chdir(old_cwd)
+    return JobResult(code, out.getvalue(), err.getvalue())
+
+
 def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False,
                    synthetic: bool = True) -> list[str]:
     """Overrides that make a training run tiny: small data, small batches, a narrow coarse6.
@@ -73,7 +123,7 @@ def small_run_args(data_dir: Path, out_dir: Path, two_stage: bool = False,
             "callbacks.progress_bar=null", f"{model}.net.coarse6_units={TEST_COARSE6_UNITS}"]
 
 
-def assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+def assert_one_line_error(res: subprocess.CompletedProcess | JobResult, *needles: str) -> None:
     """A refused command: non-zero exit, exactly one `error:` line holding `needles`, no
     traceback."""
     assert res.returncode != 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_FRAMES, run_module, small_run_args
+from conftest import SMALL_FRAMES, run_job, small_run_args
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _checkpoint(stage_dir: Path) -> Path:
 
 def _train(root: Path) -> dict:
     data_dir, out = root / "data", root / "outputs"
-    res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
+    res = run_job("train", "+experiment=fine", "++trainer.fast_dev_run=true",
                      *small_run_args(data_dir, out, two_stage=True), cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
     (run_dir,) = sorted((out / "train" / "runs").iterdir())

@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from conftest import SMALL_FRAMES, compose, run_module
+from conftest import SMALL_FRAMES, compose, run_job
 from fixtures_app import write_tiny_checkpoints
 
 from depth_lightning.core.plugins import build
@@ -59,7 +59,7 @@ def test_evaluate_a_nyu_v2_run_without_repeating_data(tmp_path):
     (trained,) = run_dirs(out)
     ckpt = sorted(trained.glob("coarse/checkpoints/*.ckpt"))[0]
     log_dir = tmp_path / "eval_outputs"
-    res = run_module("depth_lightning.evaluate", f"ckpt_path={ckpt}", f"paths.log_dir={log_dir}",
+    res = run_job("evaluate", f"ckpt_path={ckpt}", f"paths.log_dir={log_dir}",
                      "figure.n=0", cwd=tmp_path)  # no data=: the checkpoint says
     assert res.returncode == 0, res.stderr[-3000:]
     assert "on the 3 validation frames" in res.stdout and str(path) in res.stdout

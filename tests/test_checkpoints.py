@@ -5,8 +5,8 @@ import torch
 from fixtures_runs import tiny_run  # noqa: F401
 
 from depth_lightning.errors import CheckpointError
-from depth_lightning.models.checkpoints import load_checkpoint, load_stage
 from depth_lightning.models import DepthStage
+from depth_lightning.models.checkpoints import load_checkpoint, load_stage
 
 
 class Payload:

@@ -7,7 +7,6 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-
 CONF = Path(__file__).resolve().parents[1] / "depth_lightning" / "conf"
 
 

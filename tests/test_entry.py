@@ -7,8 +7,7 @@ from omegaconf import OmegaConf
 
 from depth_lightning.cli.app import discard_run_dir
 from depth_lightning.core.settings import required, user_path
-from depth_lightning.errors import user_error
-from depth_lightning.errors import DepthLightningError
+from depth_lightning.errors import DepthLightningError, user_error
 
 
 def test_user_paths_and_required_settings(tmp_path):

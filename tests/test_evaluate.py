@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import run_job
 from fixtures_runs import tiny_run  # noqa: F401
 
 from depth_lightning.evaluation.metrics import METRIC_KEYS
@@ -26,7 +26,7 @@ def eval_runs(log_dir: Path) -> list[Path]:
 
 def test_evaluate_fine_checkpoint_eigen2014(tiny_run, tmp_path):  # noqa: F811
     log_dir = tmp_path / "outputs"
-    res = run_module("depth_lightning.evaluate", f"ckpt_path={tiny_run.fine_ckpt}",
+    res = run_job("evaluate", f"ckpt_path={tiny_run.fine_ckpt}",
                      *tiny_run.data_args(log_dir), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = eval_runs(log_dir)
@@ -85,7 +85,7 @@ def test_evaluate_coarse_checkpoint_bts_in_process(tiny_run, tmp_path, monkeypat
 
 def test_evaluate_missing_checkpoint_is_one_line(tiny_run, tmp_path):  # noqa: F811
     log_dir = tmp_path / "outputs"
-    res = run_module("depth_lightning.evaluate", "ckpt_path=nope/missing.ckpt",
+    res = run_job("evaluate", "ckpt_path=nope/missing.ckpt",
                      *tiny_run.data_args(log_dir), cwd=tmp_path)
     line = one_error_line(res)
     assert "ckpt_path" in line and str(tmp_path / "nope" / "missing.ckpt") in line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_module
+from conftest import assert_one_line_error, run_job
 from fixtures_app import tiny_ckpts  # noqa: F401
 
 from depth_lightning.inference.export import example_images, export_onnx, export_torchscript
@@ -58,13 +58,13 @@ def test_torchscript_reloads_and_equals_pytorch(tiny_ckpts, tmp_path):  # noqa: 
 def test_export_command_writes_only_its_file_and_refuses_bad_settings(tiny_ckpts,  # noqa: F811
                                                                        tmp_path):
     pytest.importorskip("onnxruntime")
-    res = run_module("depth_lightning.export", f"ckpt_path={tiny_ckpts[1]}", "output=d.onnx",
+    res = run_job("export", f"ckpt_path={tiny_ckpts[1]}", "output=d.onnx",
                      cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "max relative difference to PyTorch" in res.stdout and "opset 17" in res.stdout
     rel = float(res.stdout.rsplit("PyTorch ", 1)[1].split()[0])
     assert rel <= 1e-3 and [p.name for p in tmp_path.iterdir()] == ["d.onnx"]
-    res = run_module("depth_lightning.export", f"ckpt_path={tiny_ckpts[1]}", "format=tflite",
+    res = run_job("export", f"ckpt_path={tiny_ckpts[1]}", "format=tflite",
                      "output=no/such/dir/d.onnx", cwd=tmp_path)
     assert_one_line_error(res, "format:", "tflite")
     assert [p.name for p in tmp_path.iterdir()] == ["d.onnx"]

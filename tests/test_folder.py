@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose, run_module, small_run_args
+from conftest import compose, run_job, small_run_args
 from nyu_files import require_shared_data
 from PIL import Image
 
@@ -273,7 +273,7 @@ def test_datamodule_caches_the_folder_and_notices_changes(nyu2_test, tmp_path):
 @pytest.mark.slow
 def test_train_on_a_folder_fast_dev_run(nyu2_test, tmp_path):
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", "data=folder", f"data.root={nyu2_test}",
+    res = run_job("train", "data=folder", f"data.root={nyu2_test}",
                      "data.split.kind=scene", "++trainer.fast_dev_run=true",
                      *folder_run_args(tmp_path / "data", out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -284,7 +284,7 @@ def test_train_on_a_folder_fast_dev_run(nyu2_test, tmp_path):
 
 
 def test_folder_config_without_root_is_one_line(tmp_path):
-    res = run_module("depth_lightning.train", "data=folder", "++trainer.fast_dev_run=true",
+    res = run_job("train", "data=folder", "++trainer.fast_dev_run=true",
                      *folder_run_args(tmp_path / "data", tmp_path / "outputs"), cwd=tmp_path)
     assert res.returncode != 0
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]

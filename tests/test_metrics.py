@@ -1,4 +1,5 @@
-"""Tests of depth_lightning.evaluation.metrics against a plain NumPy implementation of REFERENCE.md §3."""
+"""Tests of depth_lightning.evaluation.metrics against a plain NumPy implementation of the
+metrics of Eigen et al. 2014 (section 4.1)."""
 
 from __future__ import annotations
 

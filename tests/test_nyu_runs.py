@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import scipy.io
-from conftest import assert_one_line_error, run_module, small_run_args
+from conftest import assert_one_line_error, run_job, run_module, small_run_args
 from nyu_files import (
     fill_holes_nearest,
     kinect_raw_from_metres,
@@ -124,7 +124,7 @@ def test_official_v2_setting_fast_dev_run_and_evaluate(tmp_path):
     # evaluate the checkpoint on the official test frames of the same file
     ckpt = sorted(run.glob("coarse/checkpoints/*.ckpt"))[0]
     log_dir = tmp_path / "eval_outputs"
-    res = run_module("depth_lightning.evaluate", f"ckpt_path={ckpt}", *data,
+    res = run_job("evaluate", f"ckpt_path={ckpt}", *data,
                      f"paths.data_dir={tmp_path / 'data'}", f"paths.log_dir={log_dir}",
                      "data.num_workers=0", "figure.n=0", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]

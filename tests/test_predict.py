@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_module
+from conftest import run_job
 from fixtures_runs import tiny_run  # noqa: F401
 from PIL import Image
 
@@ -85,7 +85,7 @@ def test_inputs_and_names(tmp_path):
 
 def test_predict_folder_end_to_end(tiny_run, tmp_path):  # noqa: F811
     sizes = make_photos(tmp_path / "photos")
-    res = run_module("depth_lightning.predict", f"ckpt_path={tiny_run.fine_ckpt}",
+    res = run_job("predict", f"ckpt_path={tiny_run.fine_ckpt}",
                      "input=photos", "output_dir=preds", "batch_size=2",
                      f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -117,7 +117,7 @@ def test_predict_refuses_a_checkpoint_with_pickled_code(tmp_path):
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"depth_lightning": {"stage": "coarse"}, "x": Payload()}, ckpt)
     (tmp_path / "photo.png").write_bytes(b"")  # never reached
-    res = run_module("depth_lightning.predict", f"ckpt_path={ckpt}", "input=photo.png",
+    res = run_job("predict", f"ckpt_path={ckpt}", "input=photo.png",
                      "output_dir=preds", f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
     assert res.returncode == 1, res.stderr[-3000:]
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.startswith("error:")]

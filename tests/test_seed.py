@@ -2,14 +2,14 @@
 
 import json
 
-from conftest import run_module, small_run_args
+from conftest import run_job, small_run_args
 
 
 def run_metrics(seed, synth_data_dir, tmp_path, name):
     out = tmp_path / name
     # one DataLoader worker: its augmentation randomness must be seeded too
     args = [a for a in small_run_args(synth_data_dir, out) if not a.startswith("data.num_work")]
-    res = run_module("depth_lightning.train", "+experiment=coarse", f"seed={seed}",
+    res = run_job("train", "+experiment=coarse", f"seed={seed}",
                      "++trainer.fast_dev_run=true", "data.num_workers=1", *args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (out / "train" / "runs").iterdir()

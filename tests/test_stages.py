@@ -9,9 +9,9 @@ from torch.utils.data import DataLoader
 
 from depth_lightning.core.plugins import build
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.models import DepthStage, FineStage
 from depth_lightning.models.checkpoints import load_stage
 from depth_lightning.models.optim import build_optimizer
-from depth_lightning.models import DepthStage, FineStage
 from depth_lightning.training.plan import plan_stages
 
 IMAGE = (3, 228, 304)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_module, small_run_args
+from conftest import assert_one_line_error, run_job, small_run_args
 
 METRICS = {"delta1", "delta2", "delta3", "abs_rel", "sq_rel", "rmse", "rmse_log",
            "si_rmse_log", "log10"}
@@ -19,7 +19,7 @@ def run_dirs(out_dir: Path) -> list[Path]:
 @pytest.mark.parametrize("experiment", ["coarse", "fine", "seed_paper"])
 def test_fast_dev_run_of_each_experiment(experiment, synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", f"+experiment={experiment}",
+    res = run_job("train", f"+experiment={experiment}",
                      "++trainer.fast_dev_run=true",
                      *small_run_args(synth_data_dir, out, two_stage=experiment != "coarse"),
                      cwd=tmp_path)
@@ -37,7 +37,7 @@ def test_fast_dev_run_of_each_experiment(experiment, synth_data_dir, tmp_path):
 def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_data_dir,
                                                                         tmp_path):
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", "+experiment=fine", "trainer.max_epochs=2",
+    res = run_job("train", "+experiment=fine", "trainer.max_epochs=2",
                      "coarse_stage.max_epochs=2",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -57,7 +57,7 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
     assert fine.columns == ("coarse", "fine") and isinstance(fine.base, torch.nn.Module)
     assert metrics["fine"]["si_rmse_log"] > 0
     # the fine stage can also start from the coarse checkpoint of that run
-    res = run_module("depth_lightning.train", "+experiment=fine", "++trainer.fast_dev_run=true",
+    res = run_job("train", "+experiment=fine", "++trainer.fast_dev_run=true",
                      f"model.coarse_ckpt={run / 'coarse' / 'checkpoints' / 'best.ckpt'}",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -69,7 +69,7 @@ def test_full_run_writes_checkpoints_curves_and_a_reloadable_fine_model(synth_da
 def test_missing_data_path_is_one_line_and_writes_nothing(synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
     missing = tmp_path / "nope.mat"
-    res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={missing}",
+    res = run_job("train", "data=nyu_v2", f"data.path={missing}",
                      *small_run_args(synth_data_dir, out, synthetic=False), cwd=tmp_path)
     assert_one_line_error(res, "data.path", "nope.mat", "does not exist")
     assert run_dirs(out) == [] if out.exists() else True
@@ -82,7 +82,7 @@ def test_file_without_expected_keys_is_one_line(synth_data_dir, tmp_path):
     bad = tmp_path / "nokeys.mat"
     with h5py.File(bad, "w") as f:
         f["depths"] = np.zeros((2, 640, 480), np.float32)
-    res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={bad}",
+    res = run_job("train", "data=nyu_v2", f"data.path={bad}",
                      *small_run_args(synth_data_dir, tmp_path / "outputs", synthetic=False),
                      cwd=tmp_path)
     assert_one_line_error(res, "nokeys.mat", "images")
@@ -92,7 +92,7 @@ def test_file_without_expected_keys_is_one_line(synth_data_dir, tmp_path):
 def test_unreadable_data_file_is_one_line(synth_data_dir, tmp_path):
     bad = tmp_path / "text.mat"
     bad.write_text("not hdf5")
-    res = run_module("depth_lightning.train", "data=nyu_v2", f"data.path={bad}",
+    res = run_job("train", "data=nyu_v2", f"data.path={bad}",
                      *small_run_args(synth_data_dir, tmp_path / "outputs", synthetic=False),
                      cwd=tmp_path)
     assert_one_line_error(res, "text.mat")
@@ -102,7 +102,7 @@ def test_coarse_ckpt_that_is_not_a_coarse_checkpoint(synth_data_dir, tmp_path):
     bad = tmp_path / "weights.ckpt"
     torch.save({"state_dict": {"x": torch.zeros(1)}}, bad)
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", "+experiment=fine", f"model.coarse_ckpt={bad}",
+    res = run_job("train", "+experiment=fine", f"model.coarse_ckpt={bad}",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert_one_line_error(res, "model.coarse_ckpt", "weights.ckpt",
                           "not a depth_lightning checkpoint")
@@ -135,7 +135,7 @@ def test_two_runs_in_the_same_second_get_different_folders(tmp_path):
 @pytest.mark.slow
 def test_a_third_stage_from_a_config_file_trains(synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", "+experiment=fine", "stages=coarse_fine_fine",
+    res = run_job("train", "+experiment=fine", "stages=coarse_fine_fine",
                      "++trainer.fast_dev_run=true",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -152,7 +152,7 @@ def test_a_third_stage_from_a_config_file_trains(synth_data_dir, tmp_path):
 
 def test_a_broken_network_of_a_later_stage_is_refused_before_training(synth_data_dir, tmp_path):
     out = tmp_path / "outputs"
-    res = run_module("depth_lightning.train", "+experiment=fine", "model.net._target_=nope.Net",
+    res = run_job("train", "+experiment=fine", "model.net._target_=nope.Net",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert_one_line_error(res, "model.net: nope.Net: cannot import")
     assert not (out / "train" / "runs").exists() or run_dirs(out) == []

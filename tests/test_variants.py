@@ -12,15 +12,17 @@ from conftest import (
     TEST_COARSE6_UNITS,
     assert_one_line_error,
     compose,
+    run_job,
     run_module,
     small_run_args,
 )
 from omegaconf import OmegaConf
 
 from depth_lightning.core.plugins import build
-from depth_lightning.models.adversarial import AdversarialStage, PatchDiscriminator
+from depth_lightning.models import FineStage
+from depth_lightning.models.adversarial import AdversarialStage
 from depth_lightning.models.checkpoints import load_checkpoint, load_stage
-from depth_lightning.models import DepthStage
+from depth_lightning.nets.discriminator import PatchDiscriminator
 
 
 def the_run(out: Path) -> Path:
@@ -64,7 +66,7 @@ def test_fast_dev_run_of_unet(synth_data_dir, tmp_path):
 @pytest.mark.parametrize("loss", ["gradient_matching", "berhu", "log_l1", "log_l2"])
 def test_fast_dev_run_of_each_new_loss(loss, synth_data_dir, tmp_path):
     out = tmp_path / "out"
-    res = run_module("depth_lightning.train", "+experiment=coarse", f"+model/loss={loss}",
+    res = run_job("train", "+experiment=coarse", f"+model/loss={loss}",
                      "++trainer.fast_dev_run=true", *small_run_args(synth_data_dir, out),
                      cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -78,7 +80,7 @@ def test_fast_dev_run_of_each_new_loss(loss, synth_data_dir, tmp_path):
 @pytest.mark.slow
 def test_fast_dev_run_of_adversarial_and_its_checkpoint(synth_data_dir, tmp_path):
     out = tmp_path / "out"
-    res = run_module("depth_lightning.train", "+experiment=adversarial",
+    res = run_job("train", "+experiment=adversarial",
                      "++trainer.fast_dev_run=true",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -92,10 +94,10 @@ def test_fast_dev_run_of_adversarial_and_its_checkpoint(synth_data_dir, tmp_path
     assert any(k.endswith("original") for k in ckpt["adversarial"]["disc"])
     assert len(ckpt["optimizer_states"]) == 2
     assert "exp_avg" in next(iter(ckpt["optimizer_states"][1]["state"].values()))
-    fine = load_stage(path)  # the existing loader reads it as a plain DepthStage
-    assert type(fine) is DepthStage and fine.columns == ("coarse", "fine")
+    fine = load_stage(path)  # the existing loader reads it as a plain FineStage
+    assert type(fine) is FineStage and fine.columns == ("coarse", "fine")
     # a fine stage on a given coarse checkpoint, as for +experiment=fine
-    res = run_module("depth_lightning.train", "+experiment=adversarial",
+    res = run_job("train", "+experiment=adversarial",
                      "++trainer.fast_dev_run=true",
                      f"model.coarse_ckpt={best_of(run, 'coarse')}",
                      *small_run_args(synth_data_dir, out, two_stage=True), cwd=tmp_path)
@@ -138,7 +140,7 @@ def test_adversarial_resume_run_dir_equals_the_uninterrupted_run(synth_data_dir,
 @pytest.mark.parametrize("setting, value", [("loss", "wasserstein"), ("centre", "maybe"),
                                             ("depth_gain", "-1")])
 def test_bad_adversarial_setting_is_one_line(setting, value, synth_data_dir, tmp_path):
-    res = run_module("depth_lightning.train", "+experiment=adversarial",
+    res = run_job("train", "+experiment=adversarial",
                      f"model.adversarial.{setting}={value}",
                      *small_run_args(synth_data_dir, tmp_path / "out", two_stage=True),
                      cwd=tmp_path)

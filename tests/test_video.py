@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_module
+from conftest import assert_one_line_error, run_job
 from fixtures_app import tiny_ckpts  # noqa: F401
 
 
@@ -28,7 +28,7 @@ def test_a_clip_becomes_a_depth_video_on_one_colour_scale(tiny_ckpts, tmp_path):
     from depth_lightning.reporting.colour import colorize, depth_limits
 
     clip = make_clip(tmp_path / "clip.mp4")
-    res = run_module("depth_lightning.predict", f"ckpt_path={tiny_ckpts[1]}", "input=clip.mp4",
+    res = run_job("predict", f"ckpt_path={tiny_ckpts[1]}", "input=clip.mp4",
                      "output_dir=out", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "1 depth video(s)" in res.stdout
@@ -53,7 +53,7 @@ def test_a_clip_becomes_a_depth_video_on_one_colour_scale(tiny_ckpts, tmp_path):
 def test_a_video_that_does_not_decode_is_one_line(tiny_ckpts, tmp_path):  # noqa: F811
     pytest.importorskip("imageio_ffmpeg")
     (tmp_path / "broken.mp4").write_bytes(b"\0" * 1000)
-    res = run_module("depth_lightning.predict", f"ckpt_path={tiny_ckpts[0]}",
+    res = run_job("predict", f"ckpt_path={tiny_ckpts[0]}",
                      "input=broken.mp4", "output_dir=out", cwd=tmp_path)
     assert_one_line_error(res, "input:", "broken.mp4", "not a readable video")
     assert not (tmp_path / "out").exists()

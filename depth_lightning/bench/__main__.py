@@ -121,6 +121,40 @@ def inference_rates(batch: dict, steps: int, device: torch.device, precision: st
     return n / timed(plain, steps, 1, device), n / timed(fast, steps, 1, device)
 
 
+def measured_loader(data: Path | None, batches: int, batch: int) -> dict[str, float]:
+    """(e): the loader's frames/s from `data`, else from a 256-frame SynthRooms file."""
+    from depth_lightning.bench.loader import loader_rates
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = data
+        if path is None:
+            from depth_lightning.data.synthrooms import ensure_synthrooms
+
+            path = ensure_synthrooms(tmp, n_frames=256, seed=0)
+        return loader_rates(Path(path), batches=batches, batch=batch)
+
+
+def print_results(rows: list[tuple[str, float]], res: dict, batch: int) -> None:
+    """The table, the ratios, and the figures as one JSON line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"frames/s, batch {batch} at 3x228x304 on {res['device']}")
+    table.add_column("measurement")
+    table.add_column("frames/s", justify="right")
+    for name, value in rows:
+        table.add_row(name, f"{value:.1f}")
+    Console().print(table)
+    p, p_same = res["plain_fp32_img_s"], res["plain_fp32_same_alloc_img_s"]
+    print(f"fast coarse / plain fp32: {res['coarse_img_s'] / p:.2f}x (/ plain fp32 with the "
+          f"same allocator: {res['coarse_img_s'] / p_same:.2f}x); Lightning fp32 overhead: "
+          f"{(1 - res['lightning_fp32_img_s'] / p_same) * 100:+.1f}%; inference fast / plain: "
+          f"{res['infer_img_s'] / res['infer_plain_fp32_img_s']:.2f}x" +
+          (f"; loader / fast coarse: {res['loader_img_s'] / res['coarse_img_s']:.1f}x"
+           if "loader_img_s" in res else ""))
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m depth_lightning.bench",
                                      description=__doc__.splitlines()[0])
@@ -165,15 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     res["fine_img_s"] = lightning_rate(fine_stage(), batch, args.steps, fast, accelerator)
     rows.append(("(d) Lightning, fine (frozen coarse), fast defaults", res["fine_img_s"]))
     if not args.skip_loader:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = args.data
-            if path is None:
-                from depth_lightning.data.synthrooms import ensure_synthrooms
-
-                path = ensure_synthrooms(tmp, n_frames=256, seed=0)
-            from depth_lightning.bench.loader import loader_rates
-
-            rates = loader_rates(Path(path), batches=max(4, args.steps), batch=args.batch)
+        rates = measured_loader(args.data, max(4, args.steps), args.batch)
         res["loader_file_img_s"], res["loader_img_s"] = rates["file"], rates["cache"]
         rows.append(("(e) loader from the NYU-layout file (1 process)", rates["file"]))
         rows.append((f"(e) loader from the cache ({int(rates['workers'])} worker(s), "
@@ -183,25 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(("(f) inference coarse+fine, plain fp32", res["infer_plain_fp32_img_s"]))
     rows.append(("(f) inference coarse+fine, fast defaults", res["infer_img_s"]))
 
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"frames/s, batch {args.batch} at 3x228x304 on {res['device']}")
-    table.add_column("measurement")
-    table.add_column("frames/s", justify="right")
-    for name, value in rows:
-        table.add_row(name, f"{value:.1f}")
-    Console().print(table)
-    p, p_same = res["plain_fp32_img_s"], res["plain_fp32_same_alloc_img_s"]
-    print(f"fast coarse / plain fp32: {res['coarse_img_s'] / p:.2f}x (/ plain fp32 with the "
-          f"same allocator: {res['coarse_img_s'] / p_same:.2f}x); Lightning fp32 overhead: "
-          f"{(1 - res['lightning_fp32_img_s'] / p_same) * 100:+.1f}%; inference fast / plain: "
-          f"{res['infer_img_s'] / res['infer_plain_fp32_img_s']:.2f}x" +
-          (f"; loader / fast coarse: {res['loader_img_s'] / res['coarse_img_s']:.1f}x"
-           if "loader_img_s" in res else ""))
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in res.items()}))
+    print_results(rows, res, args.batch)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -24,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from depth_lightning.cli.messages import hydra_message
+from depth_lightning.cli.messages import hydra_message, yaml_message
 from depth_lightning.cli.resolvers import register_resolvers, remove_scratch
 from depth_lightning.errors import DepthLightningError, user_error
 
@@ -77,15 +77,17 @@ def run_task(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
 
 
 def _run_main(main: Callable[[], Any], full_error: bool) -> Any:
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         return main()
-    except (HydraException, OmegaConfBaseException, OSError) as e:
+    except (HydraException, OmegaConfBaseException, OSError, yaml.YAMLError) as e:
         if full_error or getattr(e, _FROM_TASK, False):
             raise
-        print(f"error: {hydra_message(e)}", file=sys.stderr)
+        text = yaml_message(e) if isinstance(e, yaml.YAMLError) else hydra_message(e)
+        print(f"error: {text}", file=sys.stderr)
         sys.exit(2)
     except Exception as e:
         problem = user_error(e)  # a sweep's failed job, re-raised when all have run

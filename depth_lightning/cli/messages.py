@@ -31,3 +31,17 @@ def hydra_message(e: BaseException) -> str:
         e = e.__cause__
     return "; ".join(dict.fromkeys(ln for ln in lines if not ln.startswith(
         ("full_key:", "object_type", "Config search path", "provider="))))
+
+
+def yaml_message(e: Exception) -> str:
+    """One line for a config file that is not valid YAML: the file, line and column where the
+    parser stopped, what it expected, and where the construct it was reading began."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    if mark is None:
+        return f"a config file is not valid YAML ({' '.join(str(e).split())})"
+    start = getattr(e, "context_mark", None)
+    began = f" {e.context} from line {start.line + 1}, column {start.column + 1}" \
+        if start is not None and getattr(e, "context", None) else ""
+    problem = getattr(e, "problem", None) or "a syntax error"
+    return (f"{mark.name}: line {mark.line + 1}, column {mark.column + 1}: not valid YAML "
+            f"({problem}{began})")

@@ -63,15 +63,20 @@ def remove_scratch(run_dir: str | os.PathLike[str]) -> None:
         shutil.rmtree(SCRATCH, ignore_errors=True)
 
 
+def user_conf() -> Path:
+    """The folder of the user's own configs (the configs' `hydra.searchpath`)."""
+    return Path(os.environ.get("DEPTH_LIGHTNING_CONF", "conf"))
+
+
 def help_groups(*groups: str) -> str:
-    """`--help`'s list of config groups: each of `groups` with the options the package has
-    (its conf/<group>/*.yaml; the bases other options extend, `common` and `stage`, left
-    out; `local` is the user's own, in conf/local/ of the folder commands start in)."""
-    root = Path(__file__).resolve().parents[1] / "conf"
+    """`--help`'s list of config groups: each of `groups` with its options, the packaged ones
+    (conf/<group>/*.yaml in the package; the bases other options extend, `common` and `stage`,
+    left out) and the user's own (conf/<group>/ of the folder commands start in)."""
+    roots = (Path(__file__).resolve().parents[1] / "conf", user_conf())
     lines = []
     for group in groups:
-        options = sorted(p.stem for p in (root / group).glob("*.yaml")
-                         if p.stem not in ("common", "stage"))
+        options = sorted({p.stem for root in roots for p in (root / group).glob("*.yaml")
+                          if p.stem not in ("common", "stage")})
         none = "(your own conf/local/default.yaml, git-ignored; used when it exists)" \
             if group == "local" else "(none)"
         lines.append(f"  {group + ':':<16}{', '.join(options) or none}")

@@ -44,9 +44,10 @@ TARGETS = {"depths": "depth", "rawDepths": "raw_depth"}
 
 
 class ResumableLoader(DataLoader):
-    """The training loader. Its position is restored by depth_lightning.training.resume.ResumeState (the
-    sampler continues where a checkpoint stopped); these two methods tell Lightning that the
-    loader is resumable, so it does not warn that it is not."""
+    """The training loader. Its position is restored by
+    depth_lightning.training.resume.ResumeState (the sampler continues where a checkpoint
+    stopped); these two methods tell Lightning that the loader is resumable, so it does not
+    warn that it is not."""
 
     def state_dict(self) -> dict:
         return {}

@@ -144,6 +144,24 @@ class ResumableDownloader:
                             f"{self.size:,}; deleted the partial download {self.part}")
         os.replace(self.part, output_file)
 
+    def _save(self, response: Any, offset: int, total: int | None) -> int:
+        """Write the response's body into the .part file from `offset`; the bytes received."""
+        received = 0
+        bar = _progress_bar(self.progress, total, offset, self.part.name)
+        try:
+            with open(self.part, "r+b" if offset else "wb") as fh:
+                fh.seek(offset)
+                fh.truncate()
+                for chunk in response.iter_content(CHUNK):
+                    fh.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        return received
+
     def _attempt(self, url: str) -> None:
         import requests
 
@@ -157,7 +175,6 @@ class ResumableDownloader:
         headers = {"Accept-Encoding": "identity"}  # byte counts must match the file's
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        received = 0
         answered = False
         try:
             with requests.get(url, headers=headers, stream=True, timeout=self.timeout,
@@ -181,19 +198,7 @@ class ResumableDownloader:
                     raise DataError(f"{url}: the server reports {total:,} bytes but the file "
                                     f"has {self.size:,}; wrong file or address, download "
                                     "refused")
-                bar = _progress_bar(self.progress, total, offset, self.part.name)
-                try:
-                    with open(self.part, "r+b" if offset else "wb") as fh:
-                        fh.seek(offset)
-                        fh.truncate()
-                        for chunk in r.iter_content(CHUNK):
-                            fh.write(chunk)
-                            received += len(chunk)
-                            if bar is not None:
-                                bar.update(len(chunk))
-                finally:
-                    if bar is not None:
-                        bar.close()
+                received = self._save(r, offset, total)
                 if total is not None and offset + received < total:
                     raise TransferError(f"connection closed after {offset + received:,} of "
                                         f"{total:,} bytes", True)
@@ -286,6 +291,57 @@ def _advice(spec: RemoteFile, url: str | None, dest: Path) -> str:
 
 
 # -- the fetcher ------------------------------------------------------------------------------
+def _checked_existing(dest: Path, official: str, size: int | None) -> Path:
+    """A file already in the data folder, if it has the size it should have."""
+    have = dest.stat().st_size
+    if size is not None and have != size:
+        raise DataError(f"{dest}: has {have:,} bytes but {official} has {size:,} (an "
+                        "incomplete manual download?); delete it to download it again")
+    return dest
+
+
+def _writable_folder(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{data_dir}: cannot create the data folder ({e.strerror})") from None
+    if not os.access(data_dir, os.W_OK):
+        raise DataError(f"{data_dir}: the data folder is not writable")
+
+
+def _retrieve(spec: Any, url: str, dest: Path, known: str | None,
+              downloader: ResumableDownloader) -> None:
+    """pooch's retrieve of `url` into `dest` (checked against the SHA-256 `known`), its
+    failures as one DataError each."""
+    import pooch
+
+    part = downloader.part
+    pooch_log = pooch.get_logger()
+    level = pooch_log.level
+    # pooch's INFO lines repeat ours, and with no known hash advise pasting the hash into code:
+    # here it is recorded in downloads.json instead.
+    pooch_log.setLevel(logging.WARNING)
+    try:
+        pooch.retrieve(url, known_hash=f"sha256:{known}" if known else None, fname=dest.name,
+                       path=dest.parent, downloader=downloader)
+    except TransferError as e:
+        kept = f"; {_human(part.stat().st_size)} kept in {part.name}, run again to resume" \
+            if part.exists() and part.stat().st_size else ""
+        raise DataError(f"cannot download {spec.fname} from {url} ({e}){kept}; the NYU server "
+                        f"is often slow or down: {_advice(spec, url, dest)}") from None
+    except ValueError as e:  # pooch: hash mismatch (it has deleted its temporary file)
+        part.unlink(missing_ok=True)
+        if "hash" not in str(e).lower():
+            raise
+        raise DataError(f"{url}: SHA-256 of the downloaded {spec.fname} does not match "
+                        f"{known} (corrupt transfer or a different file); deleted the "
+                        f"download; {_advice(spec, url, dest)}") from None
+    except OSError as e:
+        raise DataError(f"{dest}: cannot write the download ({e.strerror or e})") from None
+    finally:
+        pooch_log.setLevel(level)
+
+
 def fetch(name: str, data_dir: str | Path, url: str | None = None, progress: bool = True, *,
           fname: str | None = None, retries: int = 3, backoff: float = 1.0,
           size: int | None = None, sha256: str | None = None) -> Path:
@@ -305,52 +361,18 @@ def fetch(name: str, data_dir: str | Path, url: str | None = None, progress: boo
     dest = data_dir / (fname or spec.fname)
     url = url or spec.url
     if dest.is_file():
-        have = dest.stat().st_size
-        if size is not None and have != size:
-            raise DataError(f"{dest}: has {have:,} bytes but {spec.fname} has {size:,} (an "
-                            "incomplete manual download?); delete it to download it again")
-        return dest
+        return _checked_existing(dest, spec.fname, size)
     if not url:
         raise DataError(f"{spec.fname}: no download address is known; "
                         f"{_advice(spec, None, dest)}")
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"{data_dir}: cannot create the data folder ({e.strerror})") from None
-    if not os.access(data_dir, os.W_OK):
-        raise DataError(f"{data_dir}: the data folder is not writable")
-    recorded = read_records(data_dir).get(dest.name, {}).get("sha256")
-    known = sha256 or recorded
-    part = dest.with_name(dest.name + ".part")
-    downloader = ResumableDownloader(part, size=size, progress=progress, retries=retries,
-                                     backoff=backoff)
+    _writable_folder(data_dir)
+    known = sha256 or read_records(data_dir).get(dest.name, {}).get("sha256")
     log.info("downloading %s (%s) from %s to %s", spec.fname, _human(size), url, dest)
+    _retrieve(spec, url, dest, known, ResumableDownloader(
+        dest.with_name(dest.name + ".part"), size=size, progress=progress, retries=retries,
+        backoff=backoff))
     import pooch
 
-    pooch_log = pooch.get_logger()
-    level = pooch_log.level
-    # pooch's INFO lines repeat ours, and with no known hash advise pasting the hash into code:
-    # here it is recorded in downloads.json instead.
-    pooch_log.setLevel(logging.WARNING)
-    try:
-        pooch.retrieve(url, known_hash=f"sha256:{known}" if known else None, fname=dest.name,
-                       path=data_dir, downloader=downloader)
-    except TransferError as e:
-        kept = f"; {_human(part.stat().st_size)} kept in {part.name}, run again to resume" \
-            if part.exists() and part.stat().st_size else ""
-        raise DataError(f"cannot download {spec.fname} from {url} ({e}){kept}; the NYU server "
-                        f"is often slow or down: {_advice(spec, url, dest)}") from None
-    except ValueError as e:  # pooch: hash mismatch (it has deleted its temporary file)
-        part.unlink(missing_ok=True)
-        if "hash" not in str(e).lower():
-            raise
-        raise DataError(f"{url}: SHA-256 of the downloaded {spec.fname} does not match "
-                        f"{known} (corrupt transfer or a different file); deleted the "
-                        f"download; {_advice(spec, url, dest)}") from None
-    except OSError as e:
-        raise DataError(f"{dest}: cannot write the download ({e.strerror or e})") from None
-    finally:
-        pooch_log.setLevel(level)
     if not known:
         digest = pooch.file_hash(str(dest), alg="sha256")
         _write_record(data_dir, dest.name, {"sha256": digest, "size": dest.stat().st_size,

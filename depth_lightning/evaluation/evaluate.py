@@ -3,8 +3,8 @@
 Scores a trained checkpoint on the validation frames of the data it was trained on (saved in
 the checkpoint; `data.*` overrides change those saved settings), or of `data=NAME` when that is
 given (NYU V2: the 654 official test frames), at full resolution, with the protocol chosen in
-the `eval` group (depth_lightning/evaluation/protocols.py): each 640x480 frame is downsampled to 320x240
-(2x2 box mean, as the training cache does) and centre-cropped to 304x228; the 55x74
+the `eval` group (depth_lightning/evaluation/protocols.py): each 640x480 frame is downsampled to
+320x240 (2x2 box mean, as the training cache does) and centre-cropped to 304x228; the 55x74
 prediction is brought back to 640x480 and scored there against the protocol's ground truth.
 Columns, as in Eigen et al. 2014 Table 1:
 

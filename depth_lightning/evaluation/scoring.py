@@ -6,10 +6,11 @@ column: a trained stage gives its own map and those of the stages it builds on
 maps (:class:`MeanPredictor`), a constant per frame the reference of sim-to-real ratios
 (:class:`ConstantPredictor`). A *batch* is a dict with ``image`` (B,3,228,304) uint8 (the
 network input), ``depth`` (the ground truth at the protocol's resolution), optionally
-``index`` and ``rgb`` (the frame shown in panels). The *protocol* (depth_lightning.evaluation.protocols)
-says how a prediction meets the ground truth. :func:`update_metrics` is the per-batch step
-that validation during training calls; :func:`score` runs it over batches for the final
-metrics.json, the Mean baseline and `evaluate`; :func:`panel_rows` draws from the same maps.
+``index`` and ``rgb`` (the frame shown in panels). The *protocol*
+(depth_lightning.evaluation.protocols) says how a prediction meets the ground truth.
+:func:`update_metrics` is the per-batch step that validation during training calls;
+:func:`score` runs it over batches for the final metrics.json, the Mean baseline and
+`evaluate`; :func:`panel_rows` draws from the same maps.
 """
 
 from __future__ import annotations

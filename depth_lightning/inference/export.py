@@ -1,8 +1,9 @@
 """Export: `python -m depth_lightning.export ckpt_path=PATH format=onnx|torchscript output=FILE`.
 
 The exported graph holds the whole network path: input ``image``, uint8 (B,3,228,304) RGB, the
-photo already resized and centre-cropped as depth_lightning.inference.predictor.prepare_photo does (a 640x480
-frame: its 2x2 mean, then rows 6:234 and columns 8:312); inside the graph the normalisation
+photo already resized and centre-cropped as
+depth_lightning.inference.predictor.prepare_photo does (a 640x480 frame: its 2x2 mean, then rows
+6:234 and columns 8:312); inside the graph the normalisation
 (/255, ImageNet mean and std), every stage's network and exp; output ``depth``, float32
 (B,55,74) in metres (the final stage's map, covering the 304x228 crop). The batch axis is
 dynamic. ONNX uses opset 17 (`opset=`); TorchScript is a traced module (`torch.jit.load`).

@@ -15,11 +15,12 @@ For each photo writes, into `output_dir` (default: this run's folder under outpu
 A video (`.mp4`, `.mov`, `.avi`, `.mkv`, `.webm`, `.m4v`) becomes `NAME_depth.mp4`: its frames'
 depth colour-mapped on one scale for the whole clip (`depth_lightning/inference/video.py`).
 
-Photos are prepared and predictions brought back to the photo's size by depth_lightning.inference.predictor
-(the same code as `DepthPredictor`). Files that are not images are reported (`skipped FILE:
-not an image (reason)`) and skipped; the command fails only when nothing could be processed.
-With `output_dir` given nothing is created outside it: Hydra's record of the invocation goes to
-a private temporary folder that is removed when the command ends.
+Photos are prepared and predictions brought back to the photo's size by
+depth_lightning.inference.predictor (the same code as `DepthPredictor`). Files that are not
+images are reported (`skipped FILE: not an image (reason)`) and skipped; the command fails only
+when nothing could be processed. With `output_dir` given nothing is created outside it: Hydra's
+record of the invocation goes to a private temporary folder that is removed when the command
+ends.
 """
 
 from __future__ import annotations

@@ -158,6 +158,7 @@ def run(cfg: DictConfig, events: JobEvents | None = None) -> Table:
     mean = mean_scores(dm)  # refuses data without a valid depth
     # Inputs are checked: from here on the run folder fills up.
     if not resuming:
+        out_dir.mkdir(parents=True, exist_ok=True)
         write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     metrics = {"mean": mean, **run_stages(cfg, specs, dm, resuming, mean, events)}
     if rank_zero_only.rank == 0:  # DDP: one process writes the results

@@ -18,8 +18,8 @@ precision for the whole set: an image without edges needs no special case). Koch
 Canny edges by truncated distances (accuracy, completeness); thresholded relative depth steps
 matched within r pixels are the precision / recall form of the same question.
 
-It is not part of :class:`~depth_lightning.evaluation.metrics.DepthMetrics` (metrics.json's nine keys):
-its threshold and radius are in pixels of the grid it is given, so its value depends on the
+It is not part of :class:`~depth_lightning.evaluation.metrics.DepthMetrics` (metrics.json's nine
+keys): its threshold and radius are in pixels of the grid it is given, so its value depends on the
 resolution a protocol scores at, unlike the nine per-pixel means.
 """
 

@@ -4,7 +4,8 @@
 ``valid_images``, all reduced with ``dist_reduce_fx="sum"``, so under DDP the result equals the
 single-process result over the same images exactly (up to float64 summation order). Its
 ``update`` makes one pass over the pixels for all its keys
-(:func:`~depth_lightning.evaluation.metrics.functional._depth_metrics_update`); ``compute`` returns a dict.
+(:func:`~depth_lightning.evaluation.metrics.functional._depth_metrics_update`); ``compute``
+returns a dict.
 The nine classes (:class:`Delta1` ... :class:`Log10`) are views of it restricted to one key,
 whose ``compute`` returns a scalar, for ``MetricCollection`` users and Lightning's ``log``.
 """

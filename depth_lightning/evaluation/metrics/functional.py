@@ -22,7 +22,8 @@ All the per-pixel work lives in :func:`per_image_errors`, one pass for all nine 
 :func:`_depth_metrics_update` reduces a batch to its sufficient statistics (per metric the sum
 over images of the per-image value, and the number of images with a valid pixel) and
 :func:`_depth_metrics_compute` turns summed statistics into the metrics, in torchmetrics' own
-functional shape; :class:`depth_lightning.evaluation.metrics.DepthMetrics` only holds the summed states.
+functional shape; :class:`depth_lightning.evaluation.metrics.DepthMetrics` only holds the summed
+states.
 
 Conventions:
 
@@ -162,11 +163,7 @@ def per_image_errors(
         (tensor([True]), tensor([3]))
     """
     min_depth, max_depth = _check_depth_range(min_depth, max_depth)
-    wanted = tuple(METRIC_KEYS if keys is None else keys)
-    unknown = [k for k in wanted if k not in METRIC_KEYS]
-    if unknown:
-        raise ValueError(f"unknown metric key(s) {unknown}; choose from {list(METRIC_KEYS)}")
-
+    wanted = _wanted_keys(keys)
     pred, target, mask = _checked_inputs(pred, target, mask)
     mask = mask.to(target.device)
     batch = target.shape[0]
@@ -177,20 +174,34 @@ def per_image_errors(
         step = max(1, _CPU_CHUNK_ELEMENTS // max(pixels, 1))
     else:
         step = max(1, batch)
-    parts = [
-        _chunk_errors(
-            pred[i : i + step],
-            target[i : i + step],
-            mask[i : i + step],
-            min_depth,
-            max_depth,
-            wanted,
-        )
-        for i in range(0, batch, step)
-    ]
+    parts = [_chunk_errors(pred[i : i + step], target[i : i + step], mask[i : i + step],
+                           min_depth, max_depth, wanted) for i in range(0, batch, step)]
     if not parts:  # an empty batch
         parts = [_chunk_errors(pred, target, mask, min_depth, max_depth, wanted)]
     return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
+
+
+def _wanted_keys(keys: Iterable[str] | None) -> tuple[str, ...]:
+    wanted = tuple(METRIC_KEYS if keys is None else keys)
+    unknown = [k for k in wanted if k not in METRIC_KEYS]
+    if unknown:
+        raise ValueError(f"unknown metric key(s) {unknown}; choose from {list(METRIC_KEYS)}")
+    return wanted
+
+
+def _flat_valid(pred: Tensor, target: Tensor, mask: Tensor, min_depth: float,
+                max_depth: float | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Ground truth and prediction as ``(b, H*W)`` float64, and the pixels to score."""
+    gt = target.flatten(1).to(_COMPUTE_DTYPE)
+    pr = pred.flatten(1).to(_COMPUTE_DTYPE)
+    valid = mask.flatten(1) & (gt > min_depth)  # also drops nan and -inf
+    valid &= torch.isfinite(gt) if max_depth is None else gt < max_depth
+    # Invalid pixels get gt = pred = 1 m: every per-pixel error is then exactly 0 there (and
+    # never inf / nan, whatever garbage they held), except the delta indicator, which is
+    # exactly 1 there and is corrected for by subtracting the invalid-pixel count.
+    gt = torch.where(valid, gt, 1.0)
+    pr = torch.where(valid, pr.clamp(min=min_depth, max=max_depth), 1.0)
+    return gt, pr, valid
 
 
 def _chunk_errors(
@@ -202,16 +213,7 @@ def _chunk_errors(
     wanted: tuple[str, ...],
 ) -> dict[str, Tensor]:
     """:func:`per_image_errors` on checked ``(b, H, W)`` tensors (``mask`` bool, same device)."""
-    gt = target.flatten(1).to(_COMPUTE_DTYPE)
-    pr = pred.flatten(1).to(_COMPUTE_DTYPE)
-    valid = mask.flatten(1) & (gt > min_depth)  # also drops nan and -inf
-    valid &= torch.isfinite(gt) if max_depth is None else gt < max_depth
-    # Invalid pixels get gt = pred = 1 m: every per-pixel error below is then exactly 0 there
-    # (and never inf / nan, whatever garbage they held), except the delta indicator, which is
-    # exactly 1 there and is corrected for by subtracting the invalid-pixel count.
-    gt = torch.where(valid, gt, 1.0)
-    pr = torch.where(valid, pr.clamp(min=min_depth, max=max_depth), 1.0)
-
+    gt, pr, valid = _flat_valid(pred, target, mask, min_depth, max_depth)
     n_valid = valid.sum(dim=1)
     n_invalid = valid.shape[1] - n_valid
     has_valid = n_valid > 0
