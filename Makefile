@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: install train test lint sweep clean
+.PHONY: install train test test-fast lint sweep clean
 
 install: $(VENV)/.installed
 
@@ -25,8 +25,12 @@ $(VENV)/.installed-sweep: $(VENV)/.installed
 train: install
 	$(PY) -m depth_lightning.train +experiment=fine $(ARGS)
 
+# Everything (CI); test-fast: the inner loop, without the end-to-end training runs.
 test: $(VENV)/.installed-sweep
 	$(PY) -m pytest -q -n 2 --durations=10 $(ARGS)
+
+test-fast: $(VENV)/.installed-sweep
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=5 $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check depth_lightning tests

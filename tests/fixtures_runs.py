@@ -1,5 +1,5 @@
 """A tiny trained run (coarse then fine, one batch each) shared by the evaluate, predict and
-report tests: trained once per test session with the train command, as `make train` does, even
+report tests: trained once per test session by the training job, as `make train` runs it, even
 when pytest-xdist runs the tests in several workers.
 
 Use it with `from fixtures_runs import tiny_run  # noqa: F401` in a test module.
@@ -7,7 +7,6 @@ Use it with `from fixtures_runs import tiny_run  # noqa: F401` in a test module.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import SMALL_FRAMES, run_job, small_run_args
+
+from depth_lightning.core.files import file_lock
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ def tiny_run(tmp_path_factory) -> TinyRun:
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root = shared / "tiny_run"
     root.mkdir(exist_ok=True)
-    with open(shared / "tiny_run.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker trains, the others wait for it
+    with file_lock(shared / "tiny_run.lock"):  # one worker trains, the others wait for it
         done = root / "run.json"
         if not done.is_file():
             tmp = done.with_suffix(".tmp")

@@ -9,13 +9,8 @@ from conftest import run_job
 from fixtures_runs import tiny_run  # noqa: F401
 from PIL import Image
 
-from depth_lightning.inference.predict import (
-    depth_to_photo,
-    list_inputs,
-    load_photo,
-    output_names,
-    prepare_photo,
-)
+from depth_lightning.inference.predict import list_inputs, output_names
+from depth_lightning.inference.predictor import depth_to_photo, load_photo, prepare_photo
 
 
 def make_photos(folder: Path) -> dict[str, tuple[int, int]]:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, open_dict
 
 from depth_lightning.cli.messages import hydra_message, yaml_message
 from depth_lightning.cli.resolvers import register_resolvers, remove_scratch
-from depth_lightning.errors import DepthLightningError, user_error
+from depth_lightning.errors import DepthLightningError, Stopped, user_error
 
 CONFIG_PATH = "pkg://depth_lightning.conf"
 _FROM_TASK = "_depth_lightning_task"  # marks an exception raised by a task, not by Hydra
@@ -45,7 +45,7 @@ def _report(problem: DepthLightningError, out_dir: Path) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if hasattr(problem, "signum"):  # stopped by a signal, after a resumable checkpoint
+    if isinstance(problem, Stopped):  # stopped by a signal, after a resumable checkpoint
         print(f"{problem}\nresume with: python -m depth_lightning.train resume={out_dir}",
               file=sys.stderr)
         sys.exit(128 + int(problem.signum))

@@ -40,12 +40,7 @@ from depth_lightning.core.hardware import resolve_device
 from depth_lightning.core.settings import required, user_path, whole_number
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.inference.pointcloud import camera_intrinsics, point_cloud, write_ply
-from depth_lightning.inference.predictor import (  # noqa: F401  (load_photo, prepare_photo: this module's API)
-    DepthPredictor,
-    depth_to_photo,
-    load_photo,
-    prepare_photo,
-)
+from depth_lightning.inference.predictor import DepthPredictor, load_photo
 from depth_lightning.models.checkpoints import load_stage
 from depth_lightning.reporting.colour import (
     check_cmap,

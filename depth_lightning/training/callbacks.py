@@ -137,8 +137,10 @@ class DepthPanels(L.Callback):
                                title=f"{getattr(pl_module, 'name', '')} stage, epoch "
                                      f"{trainer.current_epoch}", scale=self.depth_scale,
                                dpi=self.dpi)
+        from lightning.pytorch.loggers import WandbLogger
+
         for logger in trainer.loggers:  # W&B shows raster images: PNG panels only
-            if type(logger).__name__ == "WandbLogger" and self.format == "png":
+            if isinstance(logger, WandbLogger) and self.format == "png":
                 logger.log_image(key="val/panels", images=[str(path)], step=trainer.global_step)
 
 

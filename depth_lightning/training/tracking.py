@@ -176,7 +176,7 @@ def stage_tags(tags: Any, stage: str) -> list[str]:
 def start_wandb(logger: Any, cfg: DictConfig) -> None:
     """Start a WandbLogger's run now (W&B starts lazily: fail here rather than mid-fit) and
     send it the resolved config, once; other loggers are left as they are."""
-    if type(logger).__name__ != "WandbLogger":
+    if not isinstance(logger, _LightningWandbLogger):
         return
     Path(logger.save_dir).mkdir(parents=True, exist_ok=True)
     config = OmegaConf.to_container(cfg, resolve=True)
