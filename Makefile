@@ -25,12 +25,13 @@ $(VENV)/.installed-sweep: $(VENV)/.installed
 train: install
 	$(PY) -m depth_lightning.train +experiment=fine $(ARGS)
 
-# Everything (CI); test-fast: the inner loop, without the end-to-end training runs.
+# Everything (CI); test-fast: the inner loop, without end-to-end training runs and commands in
+# subprocesses.
 test: $(VENV)/.installed-sweep
 	$(PY) -m pytest -q -n 2 --durations=10 $(ARGS)
 
 test-fast: $(VENV)/.installed-sweep
-	$(PY) -m pytest -q -n 2 -m "not slow" --durations=5 $(ARGS)
+	$(PY) -m pytest -q -n 2 -m "not slow and not cli" --durations=5 $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check depth_lightning tests

@@ -3,8 +3,11 @@ timings on a shared machine are noise; the README reports measured figures)."""
 
 import json
 
+import pytest
 from conftest import run_module
 from fixtures_runs import tiny_run  # noqa: F401
+
+pytestmark = pytest.mark.cli  # commands in subprocesses: make test-fast leaves them out
 
 KEYS = {"plain_fp32_img_s", "plain_fp32_same_alloc_img_s", "lightning_fp32_img_s",
         "coarse_img_s", "fine_img_s", "loader_img_s", "infer_img_s"}

@@ -305,6 +305,7 @@ def test_source_without_fingerprint_has_no_cache_folder(tmp_path):
     assert cache_dir_for(ListSource([small_frame(0)]), tmp_path) is None
 
 
+@pytest.mark.cli
 def test_run_cache_is_built_for_the_run_and_removed_at_exit(tmp_path):
     frames = [small_frame(i) for i in range(3)]
     a = run_cache(ListSource(frames), tmp_path / "cache")

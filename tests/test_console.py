@@ -15,6 +15,7 @@ NOISE = ("💡 Tip", "litlogger", "GPU available", "TPU available", "HPU availab
          "Loading `train_dataloader`", "LeafSpec", "module(s) in eval mode")
 
 
+@pytest.mark.cli
 def test_a_logged_run_has_one_line_per_epoch_closing_lines_and_no_noise(synth_data_dir,
                                                                         tmp_path):
     out = tmp_path / "outputs"
@@ -73,6 +74,7 @@ def test_stage_done_names_the_folder_checkpoint_and_commands(tmp_path, capsys, m
     assert "0.2500" in text and "0.3000" in text
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("module,own,foreign", [
     ("depth_lightning.train", ["debug:", "experiment:", "stages:", "local:"], ["eval:"]),
     ("depth_lightning.evaluate", ["data:", "eval:"], ["experiment:", "stages:", "debug:"]),
@@ -89,6 +91,7 @@ def test_help_describes_the_command_and_lists_its_own_groups(tmp_path, module, o
     assert "Powered by Hydra" not in res.stdout
 
 
+@pytest.mark.cli
 def test_a_bare_train_says_which_experiment_it_runs(tmp_path, synth_data_dir):
     res = run_module("depth_lightning.train", "debug=fdr", *small_run_args(synth_data_dir,
                      tmp_path / "outputs"), cwd=tmp_path)

@@ -7,6 +7,8 @@ import pytest
 import torch
 from conftest import run_module, small_run_args
 
+pytestmark = pytest.mark.cli  # commands in subprocesses: make test-fast leaves them out
+
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_ddp_two_cpu_processes_match_one_process(synth_data_dir, tmp_path):

@@ -72,6 +72,7 @@ def test_the_demo_in_a_headless_browser(served, tmp_path):
     assert purple > 500 and yellow > 20, (purple, yellow)
 
 
+@pytest.mark.cli
 def test_bad_demo_settings_are_one_line(tiny_ckpts, tmp_path):  # noqa: F811
     pytest.importorskip("gradio")
     res = run_module("depth_lightning.demo", f"ckpt_path={tiny_ckpts[0]}", "port=70000",

@@ -42,6 +42,7 @@ def test_unknown_allocator_mode_is_refused():
         reuse_freed_memory("jemalloc")
 
 
+@pytest.mark.cli
 def test_train_with_an_unknown_allocator_mode_is_one_line(tmp_path):
     res = run_module("depth_lightning.train", "cpu_allocator=fast", "++trainer.fast_dev_run=true",
                      f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)

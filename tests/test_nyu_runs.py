@@ -42,11 +42,15 @@ def run_args(data_dir: Path, out: Path, two_stage: bool = False) -> list[str]:
     return small_run_args(data_dir, out, two_stage=two_stage, synthetic=False)
 
 
-def train(tmp_path: Path, *args: str) -> tuple:
+def train(tmp_path: Path, *args: str, command_line: bool = True) -> tuple:
+    """The train command with a tiny setting on NYU data (`command_line=False`: its job in this
+    process, for refusals whose message is the point)."""
     out = tmp_path / "outputs"
     two_stage = any(a in ("+experiment=fine", "+experiment=seed_paper") for a in args)
-    res = run_module("depth_lightning.train", *args, "++trainer.fast_dev_run=true",
-                     *run_args(tmp_path / "data", out, two_stage=two_stage), cwd=tmp_path)
+    args = (*args, "++trainer.fast_dev_run=true",
+            *run_args(tmp_path / "data", out, two_stage=two_stage))
+    res = run_module("depth_lightning.train", *args, cwd=tmp_path) if command_line else \
+        run_job("train", *args, cwd=tmp_path)
     return res, out
 
 
@@ -137,7 +141,8 @@ def test_official_v2_setting_fast_dev_run_and_evaluate(tmp_path):
 
 
 def test_missing_file_is_one_line(tmp_path):
-    res, out = train(tmp_path, "data=nyu_v2", f"data.path={tmp_path / 'nope.mat'}")
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={tmp_path / 'nope.mat'}",
+                     command_line=False)
     assert_one_line_error(res, "data.path", "nope.mat does not exist", "data.download=true")
     assert run_dirs(out) == []
 
@@ -146,7 +151,8 @@ def test_split_indices_beyond_the_file_are_one_line(tmp_path):
     images, depths, raws = v2_frames()
     path = write_nyu_v2(tmp_path / "v2.mat", images, depths, raws, V2_SCENES)
     real = require_shared_data() / "nyu_v2_splits" / "splits.mat"  # indexes 1449 frames
-    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", f"data.split.file={real}")
+    res, out = train(tmp_path, "data=nyu_v2", f"data.path={path}", f"data.split.file={real}",
+                     command_line=False)
     assert_one_line_error(res, "splits.mat", "8 frames")
     assert run_dirs(out) == []
 
@@ -156,7 +162,8 @@ def test_truncated_file_is_one_line(tmp_path):
     path = write_nyu_v2(tmp_path / "v2.mat", images, depths, raws, V2_SCENES)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all")
+    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all",
+                   command_line=False)
     assert_one_line_error(res, "v2.mat", "truncated")
 
 
@@ -165,7 +172,8 @@ def test_wrong_shapes_are_one_line(tmp_path):
     with h5py.File(path, "w") as f:
         f["images"] = np.zeros((2, 3, 480, 640), np.uint8)
         f["depths"] = np.zeros((2, 480, 640), np.float32)
-    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all")
+    res, _ = train(tmp_path, "data=nyu_v2", f"data.path={path}", "data.split.kind=all",
+                   command_line=False)
     assert_one_line_error(res, "transposed.mat", "images", "shape")
 
 

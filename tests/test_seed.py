@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from conftest import run_job, small_run_args
 
 
@@ -16,6 +17,7 @@ def run_metrics(seed, synth_data_dir, tmp_path, name):
     return json.loads((run / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_other_seed_other_metrics(synth_data_dir, tmp_path):
     a = run_metrics(0, synth_data_dir, tmp_path, "a")
     b = run_metrics(0, synth_data_dir, tmp_path, "b")

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from conftest import TEST_COARSE6_UNITS, run_module, small_run_args
 
+pytestmark = pytest.mark.cli  # commands in subprocesses: make test-fast leaves them out
+
 # the tests' narrow coarse6 is an architecture override, so it is part of every job's name
 NET = f"model.net.coarse6_units={TEST_COARSE6_UNITS}"
 

@@ -150,6 +150,6 @@ def test_package_api_and_imports():
                             check=True).stdout.split()
     assert "depth_lightning.data.synthrooms.writer" in loaded
     shared = {"depth_lightning.data", "depth_lightning.data.synthrooms", "depth_lightning.geometry",
-              "depth_lightning.core.files", "depth_lightning.errors"}
+              "depth_lightning.core", "depth_lightning.core.files", "depth_lightning.errors"}
     for m in loaded:
         assert m in shared or m.startswith("depth_lightning.data.synthrooms."), m

@@ -35,8 +35,10 @@ def job_dirs(root: Path) -> list[Path]:
 
 def read_job(job: Path) -> dict:
     """Overrides, final metrics of the last stage (and its edge scores, if scored), per-epoch
-    validation curves and the last stage's best checkpoint of one job."""
-    overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+    validation curves and the last stage's best checkpoint of one job (a run folder the
+    Python API made has no Hydra record: no overrides)."""
+    record = job / ".hydra" / "overrides.yaml"
+    overrides = (yaml.safe_load(record.read_text()) or []) if record.is_file() else []
     overrides = [o for o in overrides if not o.startswith(("paths.", "hydra."))]
     metrics_file = job / "metrics.json"
     try:
