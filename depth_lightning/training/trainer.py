@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning.core.hardware import resolve_precision
 from depth_lightning.core.plugins import build
-from depth_lightning.errors import first_line, user_cause
+from depth_lightning.errors import DepthLightningError, first_line, user_cause
 
 log = logging.getLogger("depth_lightning")
 
@@ -88,12 +88,18 @@ def takes_stage(target: str) -> bool:
         return False
 
 
-def build_for_stage(cfg: Mapping[str, Any], setting: str, stage: StageContext,
-                    **kwargs: Any) -> Any:
-    """`build(cfg)`, given `stage` when its target takes one."""
-    if isinstance(cfg, Mapping) and takes_stage(str(cfg.get("_target_"))):
-        kwargs["stage"] = stage
-    return build(cfg, setting, **kwargs)
+def build_for_stage(cfg: Mapping[str, Any], setting: str, stage: StageContext) -> Any:
+    """`build(cfg)`, given `stage` (the object itself, not a config copy of it) when its
+    target takes one."""
+    if not (isinstance(cfg, Mapping) and takes_stage(str(cfg.get("_target_")))):
+        return build(cfg, setting)
+    factory = build(cfg, setting, _partial_=True)
+    try:
+        return factory(stage=stage)
+    except DepthLightningError:
+        raise
+    except Exception as e:
+        raise DepthLightningError(f"{setting}: {cfg['_target_']}: {first_line(e)}") from None
 
 
 def start_logger(name: str, lg_cfg: DictConfig, stage: StageContext, cfg: DictConfig) -> Any:
@@ -103,7 +109,7 @@ def start_logger(name: str, lg_cfg: DictConfig, stage: StageContext, cfg: DictCo
     if takes_stage(str(lg_cfg.get("_target_"))):
         extra["stage"] = stage
     try:
-        logger = instantiate(lg_cfg, **extra)
+        logger = instantiate(lg_cfg, _partial_=True)(**extra)
         from depth_lightning.training.tracking import start_wandb
 
         start_wandb(logger, cfg)
