@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,26 @@ def synth_data_dir(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("data")
     ensure_synthrooms(data_dir, n_frames=SMALL_FRAMES, seed=0)
     return data_dir
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict:
+    """`make(folder)` run once per test session, even when pytest-xdist runs the tests in
+    several workers: the first worker makes it under a lock, the others read what it wrote."""
+    import json
+
+    from depth_lightning.core.files import file_lock, write_json
+
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers share the session's base folder (the parent of their own); without xdist
+    # the parent is shared with other sessions, so stay in this session's folder.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / name
+    root.mkdir(exist_ok=True)
+    with file_lock(shared / f"{name}.lock"):
+        done = root / "made.json"
+        if not done.is_file():
+            write_json(done, make(root))
+        return json.loads(done.read_text())
 
 
 def compose(config_name: str = "train", *overrides: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TEST_COARSE6_UNITS, compose, run_module
+from conftest import TEST_COARSE6_UNITS, compose, made_once, run_module
 
 from depth_lightning.api import DepthPredictor
 from depth_lightning.core.plugins import build
@@ -47,13 +47,22 @@ class NYUPrediction:
 
 
 @pytest.fixture(scope="session")
-def nyu_prediction(tiny_ckpts, tmp_path_factory) -> NYUPrediction:
-    """`predict ... pointcloud=true output_dir=preds` run once on a real NYU photo."""
+def nyu_prediction(tmp_path_factory) -> NYUPrediction:
+    """`predict ... pointcloud=true output_dir=preds` run once per test session on a real NYU
+    photo, with checkpoints of its own."""
     from nyu_files import require_shared_data
 
     photo = require_shared_data() / "nyu_v1_samples" / "rgb" / "00040.png"
-    cwd = tmp_path_factory.mktemp("predict_cwd")
-    res = run_module("depth_lightning.predict", f"ckpt_path={tiny_ckpts[1]}", f"input={photo}",
-                     "output_dir=preds", "pointcloud=true", cwd=cwd)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return NYUPrediction(cwd, cwd / "preds", tiny_ckpts[1], photo, photo.stem)
+
+    def predict(root: Path) -> dict:
+        cwd = root / "predict_cwd"
+        cwd.mkdir()
+        _, fine = write_tiny_checkpoints(root)
+        res = run_module("depth_lightning.predict", f"ckpt_path={fine}", f"input={photo}",
+                         "output_dir=preds", "pointcloud=true", cwd=cwd)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return {"cwd": str(cwd), "ckpt": str(fine)}
+
+    made = made_once(tmp_path_factory, "nyu_prediction", predict)
+    cwd = Path(made["cwd"])
+    return NYUPrediction(cwd, cwd / "preds", Path(made["ckpt"]), photo, photo.stem)

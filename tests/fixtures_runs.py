@@ -7,15 +7,11 @@ Use it with `from fixtures_runs import tiny_run  # noqa: F401` in a test module.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_FRAMES, run_job, small_run_args
-
-from depth_lightning.core.files import file_lock
+from conftest import SMALL_FRAMES, made_once, run_job, small_run_args
 
 
 @dataclass(frozen=True)
@@ -51,17 +47,5 @@ def _train(root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> TinyRun:
-    base = tmp_path_factory.getbasetemp()
-    # xdist workers share the session's base folder (the parent of their own); without xdist
-    # the parent is shared with other sessions, so stay in this session's folder.
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    root = shared / "tiny_run"
-    root.mkdir(exist_ok=True)
-    with file_lock(shared / "tiny_run.lock"):  # one worker trains, the others wait for it
-        done = root / "run.json"
-        if not done.is_file():
-            tmp = done.with_suffix(".tmp")
-            tmp.write_text(json.dumps(_train(root)))
-            tmp.replace(done)
-        info = json.loads(done.read_text())
+    info = made_once(tmp_path_factory, "tiny_run", _train)
     return TinyRun(**{k: Path(v) for k, v in info.items()})

@@ -10,6 +10,8 @@ import pytest
 from bad_inputs import CASES
 
 HERE = Path(__file__).resolve().parent
+# one worker runs the battery (its fixture, ~100 s) for all of this module's tests
+pytestmark = pytest.mark.xdist_group("bad_input_battery")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,10 @@ RUN = ["+experiment=fine", "seed=1", "deterministic=true",
        "coarse_stage.model.net.coarse6_units=64"]
 
 
+# one worker trains the uninterrupted reference run (~100 s) for all of this module's tests
+pytestmark = pytest.mark.xdist_group("resume_reference")
+
+
 def start(tmp: Path, data: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "depth_lightning.train", *RUN,
