@@ -28,10 +28,10 @@ train: install
 # Everything (CI); test-fast: the inner loop, without end-to-end training runs and commands in
 # subprocesses.
 test: $(VENV)/.installed-sweep
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=10 $(ARGS)
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=25 $(ARGS)
 
 test-fast: $(VENV)/.installed-sweep
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow and not cli" --durations=5 $(ARGS)
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow and not cli" --durations=5 $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check depth_lightning tests

@@ -8,19 +8,22 @@ from pathlib import Path
 
 import pytest
 from bad_inputs import CASES
+from conftest import made_once
 
 HERE = Path(__file__).resolve().parent
-# one worker runs the battery (its fixture, ~100 s) for all of this module's tests
-pytestmark = pytest.mark.xdist_group("bad_input_battery")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def results(tmp_path_factory) -> dict[str, dict]:
-    work = tmp_path_factory.mktemp("battery")
-    res = subprocess.run([sys.executable, str(HERE / "bad_inputs.py"), str(work)],
-                         capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return {c["id"]: c["result"] for c in json.loads((work / "results.json").read_text())}
+    """The battery's results, run once per test session (~100 s) whatever worker asks."""
+
+    def battery(work: Path) -> dict:
+        res = subprocess.run([sys.executable, str(HERE / "bad_inputs.py"), str(work)],
+                             capture_output=True, text=True, timeout=1200)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return {c["id"]: c["result"] for c in json.loads((work / "results.json").read_text())}
+
+    return made_once(tmp_path_factory, "bad_input_battery", battery)
 
 
 def test_the_battery_covers_sixty_kinds_and_every_entry_point():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMALL_FRAMES, data_module, run_module
+from conftest import SMALL_FRAMES, data_module, made_once, run_module
 
 from depth_lightning.core.files import DiskFullError
 from depth_lightning.training.checkpointing import AtomicCheckpointIO, link_or_copy
@@ -25,10 +25,6 @@ RUN = ["+experiment=fine", "seed=1", "deterministic=true",
        "data.batch_size=4", "data.eval_batch_size=8",
        f"data.source.frames={SMALL_FRAMES}", "callbacks.progress_bar=null",
        "coarse_stage.model.net.coarse6_units=64"]
-
-
-# one worker trains the uninterrupted reference run (~100 s) for all of this module's tests
-pytestmark = pytest.mark.xdist_group("resume_reference")
 
 
 def start(tmp: Path, data: Path) -> subprocess.Popen:
@@ -52,13 +48,17 @@ def wait_for(path_glob: Path, pattern: str, proc: subprocess.Popen, timeout: flo
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(synth_data_dir, tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("reference")
-    proc = start(tmp, synth_data_dir)
-    proc.communicate(timeout=900)
-    assert proc.returncode == 0
-    return json.loads((the_run(tmp) / "metrics.json").read_text())
+    """The metrics of the run never stopped, trained once per test session (~100 s)."""
+
+    def uninterrupted(tmp: Path) -> dict:
+        proc = start(tmp, synth_data_dir)
+        _, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-3000:]
+        return json.loads((the_run(tmp) / "metrics.json").read_text())
+
+    return made_once(tmp_path_factory, "resume_reference", uninterrupted)
 
 
 def stop_and_resume(tmp: Path, data: Path, stage: str, signum: int) -> tuple[int, str, Path]:
