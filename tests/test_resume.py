@@ -24,7 +24,9 @@ RUN = ["+experiment=fine", "seed=1", "deterministic=true",
        f"coarse_stage.max_epochs={EPOCHS['coarse']}", f"trainer.max_epochs={EPOCHS['fine']}",
        "data.batch_size=4", "data.eval_batch_size=8",
        f"data.source.frames={SMALL_FRAMES}", "callbacks.progress_bar=null",
-       "coarse_stage.model.net.coarse6_units=64"]
+       "coarse_stage.model.net.coarse6_units=64",
+       # no figures: a third of such a run's time, and nothing resume depends on
+       "callbacks.depth_panels=null", "callbacks.epoch_table.plot_every=0"]
 
 
 def start(tmp: Path, data: Path) -> subprocess.Popen:

@@ -112,6 +112,7 @@ def test_adversarial_resume_run_dir_equals_the_uninterrupted_run(synth_data_dir,
     fine stage is given one epoch, then its saved config two and its stage record removed."""
     args = ["+experiment=adversarial", "seed=1", "deterministic=true",
             "coarse_stage.max_epochs=1", "model.scheduler.name=none",
+            "callbacks.depth_panels=null", "callbacks.epoch_table.plot_every=0",
             *small_run_args(synth_data_dir, tmp_path / "x", two_stage=True)[2:],
             f"paths.data_dir={synth_data_dir}"]
     ref_out, cut_out = tmp_path / "ref", tmp_path / "cut"
