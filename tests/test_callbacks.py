@@ -4,12 +4,14 @@ import csv
 
 import lightning as L
 import numpy as np
+import pytest
 from PIL import Image
 from test_stages import coarse_stage, random_batches
 
 from depth_lightning.training.callbacks import DepthPanels, EpochTable
 
 
+@pytest.mark.slow  # a short fit
 def test_epoch_table_and_panels_of_a_short_fit(tmp_path):
     model = coarse_stage()
     calls = []

@@ -35,6 +35,7 @@ def served(tiny_ckpts):  # noqa: F811
     app.close()
 
 
+@pytest.mark.cli  # a web server and its client
 def test_the_demo_answers_through_gradio_client(served):
     gradio_client = pytest.importorskip("gradio_client")
     plyfile = pytest.importorskip("plyfile")

@@ -24,6 +24,7 @@ def eval_runs(log_dir: Path) -> list[Path]:
     return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
 
 
+@pytest.mark.slow  # scores a real checkpoint at 640x480
 def test_evaluate_fine_checkpoint_eigen2014(tiny_run, tmp_path):  # noqa: F811
     log_dir = tmp_path / "outputs"
     res = run_job("evaluate", f"ckpt_path={tiny_run.fine_ckpt}",

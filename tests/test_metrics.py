@@ -472,6 +472,7 @@ def _ddp_worker(
         dist.destroy_process_group()
 
 
+@pytest.mark.cli  # two processes
 def test_ddp_two_processes_equal_one_process(tmp_path: Path) -> None:
     pred, gt, mask = random_batch(21, batch=8, height=24, width=32)
     mask[4] = False  # a frame without a valid pixel, on rank 1
