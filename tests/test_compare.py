@@ -131,3 +131,51 @@ def test_edge_table_rows_are_named_by_what_differs_and_never_collide():
     assert job_names(losses) == ["+model/loss=berhu", "+model/loss=log_l1"]
     twins = [job("run_a", "+experiment=adversarial"), job("run_b", "+experiment=adversarial")]
     assert job_names(twins) == ["adversarial (run_a)", "adversarial (run_b)"]
+
+
+def seeded_sweep(root: Path, scores: dict[str, dict[int, tuple[float, float, float]]]) -> Path:
+    """A multirun of variants x seeds; per job (coarse si, fine si, fine edge_f1)."""
+    n = 0
+    for lam, by_seed in scores.items():
+        for seed, (coarse, fine, edge) in by_seed.items():
+            job = root / f"{n}_seed={seed}"
+            (job / ".hydra").mkdir(parents=True)
+            (job / ".hydra" / "overrides.yaml").write_text(
+                yaml.safe_dump([*CONSTANT, f"model.loss.lam={lam}", f"seed={seed}"]))
+            (job / "metrics.json").write_text(json.dumps({
+                "mean": {"si_rmse_log": 0.2251},
+                "coarse": {"si_rmse_log": coarse, "edge_f1": 0.1},
+                "fine": {"si_rmse_log": fine, "edge_f1": edge, "delta1": 0.7}}))
+            n += 1
+    return root
+
+
+def test_seeds_of_a_variant_are_one_row_with_mean_and_sample_std(tmp_path, capsys):
+    import numpy as np
+
+    scores = {"1": {0: (0.180, 0.170, 0.20), 1: (0.182, 0.174, 0.30), 2: (0.184, 0.172, 0.40)},
+              "0.5": {0: (0.170, 0.160, 0.50), 1: (0.176, 0.168, 0.70)}}
+    root = seeded_sweep(tmp_path / "sweep", scores)
+    assert main([str(root)]) == 0
+    assert "mean ± standard deviation over seeds" in capsys.readouterr().out
+    lines = (root / "seeds.md").read_text().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:3] == ["variant", "n", "seeds"]
+    assert header[3:] == ["coarse/si_rmse_log", "coarse/edge_f1", "fine/si_rmse_log",
+                          "fine/edge_f1", "fine/delta1", "mean/si_rmse_log"]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [r[1] for r in rows] == ["2", "3"], "best fine si first: lam 0.5 (0.164)"
+    assert rows[0][0].endswith("model.loss.lam=0.5") and "seed=" not in rows[0][0]
+    assert rows[1][2] == "seed=0 seed=1 seed=2"
+    fine = np.array([v[1] for v in scores["1"].values()])
+    assert rows[1][5] == f"{fine.mean():.4f} ± {fine.std(ddof=1):.4f}"  # 0.1720 ± 0.0020
+    table = list(csv.DictReader(open(root / "seeds.csv")))
+    assert float(table[1]["fine/edge_f1_std"]) == pytest.approx(0.1)
+    assert float(table[0]["fine/si_rmse_log_mean"]) == pytest.approx(0.164)
+
+
+def test_no_seed_table_without_repeated_variants(tmp_path):
+    root = seeded_sweep(tmp_path / "sweep", {"1": {0: (0.18, 0.17, 0.2)},
+                                             "0.5": {0: (0.17, 0.16, 0.5)}})
+    compare(root)
+    assert (root / "compare.md").is_file() and not (root / "seeds.md").exists()

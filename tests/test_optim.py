@@ -29,6 +29,28 @@ def test_groups_are_the_named_children_with_their_rates_or_the_default():
     assert isinstance(opt, torch.optim.SGD) and [g["lr"] for g in opt.param_groups] == [0.5, 0.5]
 
 
+@pytest.mark.parametrize("target", ["torch.optim.AdamW", "torch.optim.SGD", "torch.optim.NAdam"])
+def test_fused_auto_uses_the_fused_kernel_where_there_is_one_with_the_same_steps(target):
+    settings = {"_target_": target, "_partial_": True, "lr": {"default": 0.01},
+                "weight_decay": 1e-4}
+    torch.manual_seed(0)
+    a, b = net(), net()
+    b.load_state_dict(a.state_dict())
+    fused = build_optimizer(a, {**settings, "fused": "auto"})
+    plain = build_optimizer(b, {**settings, "fused": None})
+    has_kernel = target != "torch.optim.NAdam"  # NAdam takes no `fused`: built without it
+    assert fused.defaults.get("fused") is (True if has_kernel else None)
+    assert not plain.defaults.get("fused")
+    x = torch.randn(2, 3, 8, 8)
+    for _ in range(5):
+        for model, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(("lr", "message"), [
     ({"0": 0.1}, "model.optim.lr: no learning rate for layer '2'"),
     ({"default": "fast"}, "model.optim.lr.default: must be a number, got 'fast'"),

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from depth_lightning.evaluation.metrics import METRIC_CLASSES, METRIC_KEYS
+from depth_lightning.evaluation.metrics.boundary import BOUNDARY_KEYS, DepthBoundaryMetrics
 from depth_lightning.evaluation.protocols import TRAINING_TARGET, EvalProtocol
 from depth_lightning.evaluation.scoring import MeanPredictor, StagePredictor, panel_rows, score
 
@@ -47,8 +48,17 @@ def classes_on(batches, predictor, protocol):
 def test_score_equals_the_nine_metric_classes(protocol):
     batches = frames()
     got, panels = score([Doubling()], batches, protocol)
-    assert list(got) == ["double"] and list(got["double"]) == list(METRIC_KEYS)
-    assert got["double"] == pytest.approx(classes_on(batches, Doubling(), protocol), rel=1e-12)
+    assert list(got) == ["double"] and list(got["double"]) == [*METRIC_KEYS, *BOUNDARY_KEYS]
+    nine = {k: got["double"][k] for k in METRIC_KEYS}
+    assert nine == pytest.approx(classes_on(batches, Doubling(), protocol), rel=1e-12)
+    edges = DepthBoundaryMetrics(min_depth=protocol.min_depth, max_depth=protocol.max_depth)
+    for b in batches:  # the boundary scores: the metric class on the same region and mask
+        top, bottom, left, right = protocol.region
+        region = (..., slice(top, bottom), slice(left, right))
+        pred = protocol.resample(Doubling()(b)["double"])
+        edges.update(pred[region], b["depth"][region], protocol.valid_mask(b["depth"])[region])
+    want = {k: float(v) for k, v in edges.compute().items()}
+    assert {k: got["double"][k] for k in BOUNDARY_KEYS} == pytest.approx(want, nan_ok=True)
     assert panels == []
 
 

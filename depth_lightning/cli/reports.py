@@ -67,6 +67,9 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out or args.multirun_dir)
         print(f"{len(rows)} jobs -> {out / 'compare.md'}, compare.csv, compare.{args.format}")
         print((out / "compare.md").read_text())
+        if (out / "seeds.md").is_file():
+            print("mean ± standard deviation over seeds -> seeds.md, seeds.csv")
+            print((out / "seeds.md").read_text())
 
     return one_line_errors(work, FileNotFoundError, yaml.YAMLError)
 

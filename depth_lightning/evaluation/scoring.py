@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from depth_lightning.evaluation.metrics import DepthMetrics
+from depth_lightning.evaluation.metrics.boundary import DepthBoundaryMetrics
 from depth_lightning.evaluation.protocols import EvalProtocol
 from depth_lightning.geometry import OUTPUT_SIZE
 
@@ -78,7 +79,7 @@ class ConstantPredictor:
         return {"constant": median.reshape(-1, 1, 1, 1).expand(-1, 1, *OUTPUT_SIZE).contiguous()}
 
 
-def update_metrics(metrics: Mapping[str, DepthMetrics], preds: Mapping[str, Tensor],
+def update_metrics(metrics: Mapping[str, Any], preds: Mapping[str, Tensor],
                    batch: Mapping[str, Any], protocol: EvalProtocol) -> None:
     """Add one batch to each column's metrics: the column's prediction brought to the
     protocol's resolution, scored on the protocol's region and valid pixels."""
@@ -117,15 +118,18 @@ def panel_rows(batch: Mapping[str, Any], preds: Mapping[str, Tensor], protocol: 
 def score(predictors: Sequence[Any], batches: Iterable[Mapping[str, Any]], protocol: EvalProtocol,
           device: torch.device | str = "cpu", keep: Collection[int] = (),
           progress: Any = None) -> tuple[dict[str, dict[str, float]], list[dict]]:
-    """Score `predictors` on `batches` with `protocol`: the nine metrics per column, and the
-    panel rows of the frames at positions `keep` (counted over all batches).
+    """Score `predictors` on `batches` with `protocol`: the nine metrics and the depth-boundary
+    precision, recall and F (at the protocol's resolution) per column, and the panel rows of the
+    frames at positions `keep` (counted over all batches).
 
     `progress` is called with the number of frames of each batch scored (a progress bar).
     """
     device = torch.device(device)
-    metrics = {c: DepthMetrics(min_depth=protocol.min_depth, max_depth=protocol.max_depth,
-                               sync_on_compute=False).to(device)  # this process sees all
-               for p in predictors for c in p.columns}
+    caps = {"min_depth": protocol.min_depth, "max_depth": protocol.max_depth,
+            "sync_on_compute": False}  # this process sees every frame
+    columns = [c for p in predictors for c in p.columns]
+    metrics = {c: DepthMetrics(**caps).to(device) for c in columns}
+    edges = {c: DepthBoundaryMetrics(**caps).to(device) for c in columns}
     panels: list[dict] = []
     start = 0
     for batch in batches:
@@ -134,10 +138,12 @@ def score(predictors: Sequence[Any], batches: Iterable[Mapping[str, Any]], proto
         for predictor in predictors:
             preds.update(predictor(batch))
         update_metrics(metrics, preds, batch, protocol)
+        update_metrics(edges, preds, batch, protocol)
         n = batch["depth"].shape[0]
         wanted = [p - start for p in keep if start <= p < start + n]
         panels += panel_rows(batch, preds, protocol, wanted)
         start += n
         if progress is not None:
             progress(n)
-    return {c: {k: float(v) for k, v in m.compute().items()} for c, m in metrics.items()}, panels
+    return {c: {k: float(v) for m in (metrics[c], edges[c]) for k, v in m.compute().items()}
+            for c in columns}, panels

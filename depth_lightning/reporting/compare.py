@@ -7,7 +7,10 @@ overrides and final metrics, the edge scores when there are any, sorted by valid
 si_rmse_log of its last stage) and `compare.png` (the
 validation curves of all jobs: one panel per stage, epochs counted from 0 as in epochs.csv,
 the Mean baseline as a line, a legend of the swept settings beside the panels). Jobs that
-failed (no metrics.json) are listed at the end. `--format pdf|svg` and `--dpi N` for papers.
+failed (no metrics.json) are listed at the end. When a variant ran with several seeds
+(`seed=0,1,2` in the sweep), `seeds.md` / `seeds.csv` give each variant's scores as mean ±
+standard deviation over its seeds (depth_lightning.reporting.seeds). `--format pdf|svg` and
+`--dpi N` for papers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import yaml
 from depth_lightning.core.files import write_with
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.reporting.figures import read_epoch_csv
+from depth_lightning.reporting.seeds import has_repeats, seed_csv_rows, seed_markdown
 
 COLUMNS = ("si_rmse_log", "rmse_log", "abs_rel", "rmse", "delta1")
 #: compare_edges' depth-boundary scores (metrics.boundary.BOUNDARY_KEYS), shown when scored
@@ -60,8 +64,8 @@ def read_job(job: Path) -> dict:
     return {"job": job.name, "overrides": overrides, "stage": stage,
             "metrics": {**metrics.get(stage, {}),
                         **{k: v for k, v in edges.items() if k.startswith("edge_")}},
-            "mean": metrics.get("mean", {}), "curves": curves, "ok": bool(metrics),
-            "best": best}
+            "mean": metrics.get("mean", {}), "stages": metrics, "curves": curves,
+            "ok": bool(metrics), "best": best}
 
 
 def swept_labels(jobs: list[dict]) -> list[str]:
@@ -111,6 +115,9 @@ def compare(root: str | Path, out: str | Path | None = None, fmt: str = "png",
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     _write_atomic(out / "compare.md", lambda f: f.write("\n".join(md) + "\n"))
+    if has_repeats(done):  # a seed list was swept: each variant as mean ± std over its seeds
+        _write_atomic(out / "seeds.csv", lambda f: csv.writer(f).writerows(seed_csv_rows(done)))
+        _write_atomic(out / "seeds.md", lambda f: f.write(seed_markdown(done)))
     _plot_curves(done, out / f"compare.{fmt}", dpi)
     return done + failed
 

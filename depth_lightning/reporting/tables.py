@@ -1,5 +1,6 @@
 """The results table of a run or an evaluation, in Eigen et al. 2014's Table 1 layout: metrics
-as rows, one column per predictor (Mean | Coarse | Coarse+Fine | any further stage)."""
+as rows, one column per predictor (Mean | Coarse | Coarse+Fine | any further stage), and the
+depth-boundary F below the paper's rows (what a fine stage is for: sharper boundaries)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ ROW_NAMES = {
     "rmse_log": "RMSE (log)",
     "si_rmse_log": "RMSE (log, scale inv.)",
     "log10": "log10 error",
+    "edge_f1": "depth-boundary F (higher is better)",
 }
+#: The table's rows: the nine metrics, then the boundary F (metrics.boundary).
+TABLE_KEYS = (*METRIC_KEYS, "edge_f1")
 
 
 def column_name(column: str) -> str:
@@ -37,7 +41,7 @@ def markdown_table(metrics: dict[str, dict[str, float]], digits: int = 3) -> str
     cols = list(metrics)
     lines = ["| | " + " | ".join(column_name(c) for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
-    for key in METRIC_KEYS:
+    for key in TABLE_KEYS:
         values = " | ".join(f"{metrics[c].get(key, math.nan):.{digits}f}" for c in cols)
         lines.append(f"| {ROW_NAMES[key]} | {values} |")
     return "\n".join(lines)
@@ -52,6 +56,6 @@ def print_table(metrics: dict[str, dict[str, float]], title: str = "validation")
     table.add_column("metric")
     for c in metrics:
         table.add_column(column_name(c), justify="right")
-    for key in METRIC_KEYS:
+    for key in TABLE_KEYS:
         table.add_row(key, *(f"{metrics[c].get(key, math.nan):.4f}" for c in metrics))
     Console().print(table)
