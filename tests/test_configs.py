@@ -47,8 +47,8 @@ def test_fine_experiment_lists_two_stages():
 
     cfg = compose_train(["+experiment=fine"])
     specs = plan_stages(cfg)
-    assert [(s.name, s.builds_on, s.max_epochs) for s in specs] == [("coarse", None, 8),
-                                                                   ("fine", "coarse", 4)]
+    assert [(s.name, s.builds_on, s.max_epochs) for s in specs] == [("coarse", None, 3),
+                                                                   ("fine", "coarse", 1)]
     assert specs[0].model["net"]["_target_"].endswith("CoarseNet")
     assert specs[1].model["net"]["_target_"].endswith("FineNet")
     assert "coarse_ckpt" not in specs[1].model, "the base checkpoint is the pipeline's business"
@@ -154,3 +154,26 @@ def test_cluster_and_parallel_launchers_compose(launcher):
                       return_hydra_config=True)
     assert launcher.split("_")[0] in cfg.hydra.launcher._target_.lower()
     assert cfg.trainer.strategy == "ddp" and cfg.trainer.num_nodes == 1
+
+
+def test_the_default_recipe_and_the_earlier_one():
+    """+experiment=fine: AdamW coarse stage (every layer at 0.001), a gradient-matching fine
+    stage; the adversarial variant and the comparison's paper row keep the scale-invariant
+    loss; +experiment=fine_sgd is the earlier SGD recipe, 8 + 4 epochs."""
+    cfg = compose_train(["+experiment=fine"])
+    coarse = cfg.coarse_stage.model
+    assert coarse.optim._target_ == "torch.optim.AdamW" and coarse.optim.momentum is None
+    assert set(coarse.optim.lr.values()) == {0.001} and coarse.optim.weight_decay == 1e-4
+    assert cfg.model.loss._target_.endswith("GradientMatchingLoss") and cfg.model.loss.lam == 0.5
+    assert coarse.loss._target_.endswith("ScaleInvariantLoss")
+    assert cfg.data.batch_size == 16 and cfg.model.optim.fused == "auto"
+    assert coarse.net.dropout == 0.0 and cfg.model.net.residual
+    for overrides in (["+experiment=adversarial"], ["+compare=paper"]):
+        assert compose_train(overrides).model.loss._target_.endswith("ScaleInvariantLoss")
+    losses = {v: compose_train([f"+compare={v}"]).model.get("loss", {}).get("_target_", "")
+              for v in options("compare")}
+    assert losses["gradient"].endswith("GradientMatchingLoss") and len(losses) == 4
+    old = compose_train(["+experiment=fine_sgd"])
+    assert old.coarse_stage.model.optim._target_ == "torch.optim.SGD"
+    assert (old.coarse_stage.max_epochs, old.trainer.max_epochs, old.data.batch_size) == (8, 4, 16)
+    assert old.model.loss._target_.endswith("ScaleInvariantLoss")

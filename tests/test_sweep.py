@@ -8,6 +8,8 @@ import pytest
 import yaml
 from conftest import TEST_COARSE6_UNITS, run_module, small_run_args
 
+from depth_lightning.evaluation.metrics import METRIC_KEYS
+
 pytestmark = pytest.mark.cli  # commands in subprocesses: make test-fast leaves them out
 
 # the tests' narrow coarse6 is an architecture override, so it is part of every job's name
@@ -61,7 +63,8 @@ def test_lambda_sweep_gives_three_wandb_runs_one_group_named_by_the_swept_settin
         metrics = json.loads((job / "metrics.json").read_text())
         final = {f"final/{c}/{k}": v for c, vs in metrics.items() for k, v in vs.items()}
         assert {k: run["summary"][k] for k in final} == final
-        assert {k: run["summary"][f"val/{k}"] for k in metrics["coarse"]} == metrics["coarse"]
+        nine = {k: metrics["coarse"][k] for k in METRIC_KEYS}  # what validation logs per epoch
+        assert {k: run["summary"][f"val/{k}"] for k in nine} == nine
         epochs = list(csv.DictReader((job / "coarse" / "epochs.csv").open()))
         best = min(epochs, key=lambda r: float(r["val/si_rmse_log"]))
         assert run["summary"]["best/epoch"] == int(best["epoch"])
@@ -77,6 +80,40 @@ def test_lambda_sweep_gives_three_wandb_runs_one_group_named_by_the_swept_settin
     assert lams == ["model.loss.lam=0", "model.loss.lam=0.5", "model.loss.lam=1"]
     assert (root / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (root / "compare.md").read_text().count("\n") == 2 + 3
+
+
+def test_a_seed_list_joins_a_preset_sweep_and_compare_gives_mean_and_std(synth_data_dir,
+                                                                         tmp_path):
+    """`seed=0,1` on the command line multiplies a preset's sweep (+hparams_search=lambda: 3
+    values of lambda), and compare folds each lambda's two seeds into one row of seeds.md."""
+    out = tmp_path / "outputs"
+    res = run_module("depth_lightning.train", "+experiment=coarse", "+hparams_search=lambda",
+                     "seed=0,1", "debug=limit", "++debug.trainer.max_epochs=1",
+                     "++debug.trainer.limit_train_batches=1",
+                     "++debug.trainer.limit_val_batches=1", "callbacks.depth_panels=null",
+                     "callbacks.epoch_table.plot_every=0",
+                     *small_run_args(synth_data_dir, out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (root,) = (out / "debug" / "multiruns").iterdir()
+    assert len([p for p in root.iterdir() if p.is_dir()]) == 6
+    res = run_module("depth_lightning.compare", str(root), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((root / "seeds.csv").open()))
+    assert sorted(r["variant"].split()[-1] for r in rows) == [
+        "model.loss.lam=0", "model.loss.lam=0.5", "model.loss.lam=1"]
+    assert {r["n"] for r in rows} == {"2"}
+    jobs = {}
+    for job in root.iterdir():
+        if (job / "metrics.json").is_file():
+            given = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+            lam = next(o for o in given if o.startswith("model.loss.lam="))
+            jobs.setdefault(lam, []).append(
+                json.loads((job / "metrics.json").read_text())["coarse"]["si_rmse_log"])
+    for r in rows:
+        values = jobs[r["variant"].split()[-1]]
+        assert float(r["coarse/si_rmse_log_mean"]) == pytest.approx(sum(values) / 2)
+        assert float(r["coarse/si_rmse_log_std"]) == pytest.approx(
+            abs(values[0] - values[1]) / 2 ** 0.5)
 
 
 def test_a_failing_job_leaves_the_other_jobs_results(synth_data_dir, tmp_path):
