@@ -165,3 +165,7 @@ def test_settings_are_checked():
         BerHuLoss(fraction=0)
     with pytest.raises(DepthLightningError, match=r"model.loss.lam: log L1 has no lambda"):
         LogL1Loss(lam=1)
+    for loss in (lambda: ScaleInvariantLoss(0.5, weight=1.0), lambda: BerHuLoss(weight=1.0),
+                 lambda: LogL1Loss(weight=0.5)):  # the gradient-matching term's weight
+        with pytest.raises(DepthLightningError, match=r"model.loss.weight: .* has no gradient"):
+            loss()

@@ -13,7 +13,11 @@ import torch
 from torch import Tensor
 
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.losses.scale_invariant import ScaleInvariantLoss, valid_mask
+from depth_lightning.losses.scale_invariant import (
+    ScaleInvariantLoss,
+    no_gradient_term,
+    valid_mask,
+)
 
 
 def _no_lambda(lam: float | None, loss: str) -> None:
@@ -103,8 +107,10 @@ class BerHuLoss:
         1.35
     """
 
-    def __init__(self, fraction: float = 0.2, lam: float | None = None) -> None:
+    def __init__(self, fraction: float = 0.2, lam: float | None = None,
+                 weight: float | None = None) -> None:
         _no_lambda(lam, "berHu")
+        no_gradient_term(weight, "berHu")
         self.fraction = float(fraction)
         if not (math.isfinite(self.fraction) and self.fraction > 0):
             raise DepthLightningError(f"model.loss.fraction: must be a number > 0, got "
@@ -135,8 +141,9 @@ class LogL1Loss:
         0.30000001192092896
     """
 
-    def __init__(self, lam: float | None = None) -> None:
+    def __init__(self, lam: float | None = None, weight: float | None = None) -> None:
         _no_lambda(lam, "log L1")
+        no_gradient_term(weight, "log L1")
 
     def __call__(self, log_pred: Tensor, depth: Tensor, mask: Tensor | None = None) -> Tensor:
         d, valid = _log_error_map(log_pred, depth, mask)

@@ -49,6 +49,15 @@ def scale_invariant_loss(
 
 
 
+def no_gradient_term(weight: float | None, loss: str) -> None:
+    """A loss without the gradient-matching term refuses its `weight` rather than ignoring it
+    (the loss configs set it null, so that one chosen over the gradient-matching loss of
+    +experiment=fine does not inherit its weight)."""
+    if weight is not None:
+        raise DepthLightningError(f"model.loss.weight: {loss} has no gradient-matching term "
+                                  f"(got {weight!r}); leave it null")
+
+
 class ScaleInvariantLoss:
     """`model.loss` default: the scale-invariant log loss with weight `lam` (see
     :func:`scale_invariant_loss`), as a callable ``(log_pred, depth, mask) -> scalar``.
@@ -60,7 +69,8 @@ class ScaleInvariantLoss:
         0.0
     """
 
-    def __init__(self, lam: float) -> None:
+    def __init__(self, lam: float, weight: float | None = None) -> None:
+        no_gradient_term(weight, "the scale-invariant loss")
         try:
             self.lam = float(lam)
         except (TypeError, ValueError):
