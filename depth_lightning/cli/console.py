@@ -86,4 +86,4 @@ def announce_default_experiment() -> None:
         return
     print("No +experiment= given: training the coarse stage alone with the seed paper's "
           "settings (trainer.max_epochs, default 41). The recipes: +experiment=coarse | fine "
-          "(make train) | seed_paper.", file=sys.stdout, flush=True)
+          "(make train) | fine_sgd | seed_paper.", file=sys.stdout, flush=True)
