@@ -25,7 +25,8 @@ import yaml
 from depth_lightning.core.files import write_with
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.reporting.figures import read_epoch_csv
-from depth_lightning.reporting.seeds import has_repeats, seed_csv_rows, seed_markdown
+from depth_lightning.reporting.seeds import has_repeats, seed_csv_rows, seed_markdown, seed_stats
+from depth_lightning.reporting.tables import markdown_grid
 
 COLUMNS = ("si_rmse_log", "rmse_log", "abs_rel", "rmse", "delta1")
 #: compare_edges' depth-boundary scores (metrics.boundary.BOUNDARY_KEYS), shown when scored
@@ -112,12 +113,11 @@ def compare(root: str | Path, out: str | Path | None = None, fmt: str = "png",
     rows += [[j["job"], " ".join(j["overrides"]), "failed", *[""] * (len(header) - 3)]
              for j in failed]
     _write_atomic(out / "compare.csv", lambda f: csv.writer(f).writerows([header, *rows]))
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(r) + " |" for r in rows]
-    _write_atomic(out / "compare.md", lambda f: f.write("\n".join(md) + "\n"))
+    _write_atomic(out / "compare.md", lambda f: f.write(markdown_grid(header, rows)))
     if has_repeats(done):  # a seed list was swept: each variant as mean ± std over its seeds
-        _write_atomic(out / "seeds.csv", lambda f: csv.writer(f).writerows(seed_csv_rows(done)))
-        _write_atomic(out / "seeds.md", lambda f: f.write(seed_markdown(done)))
+        stats = seed_stats(done)
+        _write_atomic(out / "seeds.csv", lambda f: csv.writer(f).writerows(seed_csv_rows(stats)))
+        _write_atomic(out / "seeds.md", lambda f: f.write(seed_markdown(stats)))
     _plot_curves(done, out / f"compare.{fmt}", dpi)
     return done + failed
 

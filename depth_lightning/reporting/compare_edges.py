@@ -29,6 +29,7 @@ from depth_lightning.evaluation.protocols import TRAINING_TARGET
 from depth_lightning.evaluation.scoring import StagePredictor, panel_rows, update_metrics
 from depth_lightning.models.checkpoints import load_stage
 from depth_lightning.reporting.compare import job_dirs, read_job, swept_labels
+from depth_lightning.reporting.tables import markdown_grid
 
 TABLE = ("si_rmse_log", "rmse_log", "delta1", "abs_rel", *BOUNDARY_KEYS)
 
@@ -100,9 +101,7 @@ def write_outputs(root: Path, jobs: list[dict[str, Any]], result: dict[str, Any]
             csv.writer(f).writerows([header, *rows])
 
     write_with(root / "edges.csv", write_csv)
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    write_with(root / "edges.md", lambda tmp: tmp.write_text(
-        "\n".join(md + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"))
+    write_with(root / "edges.md", lambda tmp: tmp.write_text(markdown_grid(header, rows)))
     if result["row"]:
         from depth_lightning.reporting.figures import plot_depth_grid
 

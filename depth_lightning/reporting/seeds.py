@@ -18,6 +18,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from depth_lightning.reporting.tables import markdown_grid
+
 #: Settings that pick a run's random draws, not its variant.
 SEED_KEYS = ("seed", "+seed", "data.seed", "data.split.seed")
 #: Each stage's scores shown per variant (stage/key columns), then the Mean baseline's.
@@ -42,18 +44,18 @@ def seed_of(overrides: Sequence[str]) -> str:
     return " ".join(seeds) or "seed=default"
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (n-1; nan for one value) and count of the finite values.
+def mean_std(values: Sequence[float | None]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n-1; nan for one value) of the finite values.
 
     Example:
-        >>> mean_std([0.17, 0.18, float("nan"), 0.19])
-        (0.18, 0.01, 3)
+        >>> mean_std([0.17, 0.18, float("nan"), None, 0.19])
+        (0.18, 0.01)
     """
     finite = [float(v) for v in values if v is not None and math.isfinite(v)]
     if not finite:
-        return math.nan, math.nan, 0
+        return math.nan, math.nan
     spread = statistics.stdev(finite) if len(finite) > 1 else math.nan
-    return round(statistics.fmean(finite), 12), round(spread, 12), len(finite)
+    return round(statistics.fmean(finite), 12), round(spread, 12)
 
 
 def columns_of(jobs: Sequence[dict[str, Any]]) -> list[str]:
@@ -71,10 +73,11 @@ def _value(job: dict[str, Any], column: str) -> float | None:
     return job["stages"].get(stage, {}).get(key)
 
 
-Stats = list[tuple[float, float, int]]
+#: The columns, and per variant: its name, its jobs, (mean, std) per column.
+SeedStats = tuple[list[str], list[tuple[str, list, list[tuple[float, float]]]]]
 
 
-def seed_stats(jobs: Sequence[dict[str, Any]]) -> tuple[list[str], list[tuple[str, list, Stats]]]:
+def seed_stats(jobs: Sequence[dict[str, Any]]) -> SeedStats:
     """The columns, and per variant (best mean si_rmse_log of the last stage first) its jobs
     and `mean_std` of each column over them."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -93,24 +96,19 @@ def seed_stats(jobs: Sequence[dict[str, Any]]) -> tuple[list[str], list[tuple[st
     return columns, [(v, groups[v], stats[v]) for v in sorted(groups, key=order)]
 
 
-def seed_markdown(jobs: Sequence[dict[str, Any]]) -> str:
+def seed_markdown(seed_table: SeedStats) -> str:
     """seeds.md: one row per variant, `n` seeds, which, and `mean ± std` per column."""
-    columns, rows = seed_stats(jobs)
-    header = ["variant", "n", "seeds", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for variant, members, stats in rows:
-        cells = [variant, str(len(members)), " ".join(seed_of(j["overrides"]) for j in members),
-                 *(_fmt(m, sd) for m, sd, _ in stats)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    columns, rows = seed_table
+    return markdown_grid(["variant", "n", "seeds", *columns], [
+        [variant, str(len(members)), " ".join(seed_of(j["overrides"]) for j in members),
+         *(_fmt(m, sd) for m, sd in stats)] for variant, members, stats in rows])
 
 
-def seed_csv_rows(jobs: Sequence[dict[str, Any]]) -> list[list[str]]:
+def seed_csv_rows(seed_table: SeedStats) -> list[list[str]]:
     """seeds.csv: header and rows, `<column>_mean` and `<column>_std` as plain numbers."""
-    columns, rows = seed_stats(jobs)
+    columns, rows = seed_table
     header = ["variant", "n", *(f"{c}_{x}" for c in columns for x in ("mean", "std"))]
-    return [header, *([variant, str(len(members)), *(_num(x) for m, sd, _ in stats
-                                                      for x in (m, sd))]
+    return [header, *([variant, str(len(members)), *(_num(x) for pair in stats for x in pair)]
                       for variant, members, stats in rows)]
 
 

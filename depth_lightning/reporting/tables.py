@@ -31,6 +31,19 @@ def column_name(column: str) -> str:
     return COLUMN_NAMES.get(column, column)
 
 
+def markdown_grid(header: list[str], rows: list[list[str]]) -> str:
+    """A plain Markdown table of strings, one line per row, ending in a newline.
+
+    Example:
+        >>> print(markdown_grid(["job", "si"], [["a", "0.17"]]), end="")
+        | job | si |
+        |---|---|
+        | a | 0.17 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
 def markdown_table(metrics: dict[str, dict[str, float]], digits: int = 3) -> str:
     """The table as Markdown, columns in the order of `metrics`.
 

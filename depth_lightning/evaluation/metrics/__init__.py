@@ -1,4 +1,4 @@
-"""Depth metrics (REFERENCE.md section 3): the functional pass and torchmetrics classes."""
+"""Depth metrics (Eigen et al. 2014's error measures): functional pass and torchmetrics classes."""
 
 from depth_lightning.evaluation.metrics.depth import (
     METRIC_CLASSES,

@@ -1,5 +1,5 @@
-"""Depth metrics, functional part: the per-pixel pass and its sufficient statistics
-(REFERENCE.md section 3).
+"""Depth metrics, functional part: the per-pixel pass and its sufficient statistics (the
+error measures of Eigen et al. 2014).
 
 Every metric is computed **per image** on that image's valid pixels and then averaged over the
 images, as in Eigen et al. 2014 and the BTS / AdaBins / ZoeDepth evaluation code::
@@ -130,7 +130,7 @@ def per_image_errors(
     max_depth: float | None = 10.0,
     keys: Iterable[str] | None = None,
 ) -> dict[str, Tensor]:
-    """Per-image depth metrics of REFERENCE.md section 3, in float64.
+    """Per-image depth metrics (the nine of the module doc), in float64.
 
     Args:
         pred: predicted depth in metres, ``(B, H, W)`` or ``(B, 1, H, W)``, any float dtype.
