@@ -31,6 +31,7 @@ FINE = [*SMALL, f"data.source.frames={FRAMES}", "coarse_stage.model.net.coarse6_
 EVAL = ["paths.data_dir={data}", "paths.log_dir={out}", f"data.source.frames={FRAMES}",
         "data.num_workers=0"]
 PRED = ["paths.log_dir={out}"]
+KITTI = [*SMALL, "coarse_stage.model.net.coarse6_units=64"]
 
 
 @dataclass
@@ -151,6 +152,24 @@ CASES = [
     Case("folder_without_pairs", "train", ["data=folder", *SMALL, "model.net.coarse6_units=64",
                                            "data.root={empty_dir}"],
          ["data.root", "no RGB-D pairs"]),
+    Case("folder_depth_8bit", "train", ["data=folder", *SMALL, "model.net.coarse6_units=64",
+                                        "data.root={eight_bit_dir}"],
+         ["a.png", "8-bit PNG", "16-bit"]),
+    # -- KITTI -------------------------------------------------------------------------------
+    Case("kitti_missing_calibration", "train", ["+experiment=kitti", *KITTI,
+                                                "data.root={kitti_no_calib}"],
+         ["calib_cam_to_cam.txt", "calibration file not found"]),
+    Case("kitti_depth_other_size", "train", ["+experiment=kitti", *KITTI,
+                                             "data.root={kitti_small_depth}"],
+         ["0000000000.png", "depth map is 30x10", "colour frame"]),
+    Case("kitti_depth_8bit", "train", ["+experiment=kitti", *KITTI,
+                                       "data.root={kitti_8bit}"],
+         ["0000000000.png", "mode L", "16-bit"]),
+    Case("kitti_split_list_missing_frames", "train", ["+experiment=kitti", *KITTI,
+                                                      "data.root={kitti_ok}",
+                                                      "data.split.kind=eigen",
+                                                      "data.split.test_file={kitti_list}"],
+         ["data.split.test_file", "not under", "0000000099"]),
     Case("folder_depth_scale_zero", "train", ["data=folder", *SMALL,
                                               "model.net.coarse6_units=64",
                                               "data.root={photo_dir}", "data.depth_scale=0"],
@@ -173,6 +192,13 @@ CASES = [
                                                    *EVAL], ["eval.upsample", "cubic"]),
     Case("evaluate_crop_outside", "evaluate", ["ckpt_path={fine}", "eval.crop=[0,500,0,10]",
                                                *EVAL], ["eval.crop", "480x640"]),
+    Case("evaluate_depth_all_zero", "evaluate", ["ckpt_path={fine}", "data=folder",
+                                                 "data.root={zero_depth_dir}", *EVAL[:2]],
+         ["eval:", "none of the", "ground-truth depth"]),
+    Case("evaluate_depth_all_nan", "evaluate", ["ckpt_path={fine}", "data=nyu_v2",
+                                                "data.path={nyu_nan}", "data.split.kind=all",
+                                                *EVAL[:2]],
+         ["eval:", "none of the", "ground-truth depth"]),
     Case("evaluate_device_cuda", "evaluate", ["ckpt_path={fine}", "device=cuda", *EVAL],
          ["device", "cuda"]),
     Case("evaluate_device_unknown", "evaluate", ["ckpt_path={fine}", "device=tpu9", *EVAL],
@@ -250,6 +276,7 @@ def make_files(work: Path) -> dict[str, str]:
         depths = [np.full((480, 640), value, np.float32)] * 4
         write_nyu_v2(files[name], images, depths, depths, [f"s_{i}" for i in range(4)])
     files.update(photo_files(work))
+    files.update(kitti_files(work))
     files.update(run_files(work))
     return {k: str(v) for k, v in files.items()}
 
@@ -262,10 +289,53 @@ def photo_files(work: Path) -> dict[str, Path]:
     (photo_dir / "depth").mkdir(exist_ok=True)
     Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(photo_dir / "rgb" / "a.png")
     Image.fromarray(np.full((120, 160), 2000, np.uint16)).save(photo_dir / "depth" / "a.png")
+    for name, value, dtype in (("eight_bit_dir", 20, np.uint8),
+                               ("zero_depth_dir", 0, np.uint16)):
+        folder = work / name
+        (folder / "rgb").mkdir(parents=True, exist_ok=True)
+        (folder / "depth").mkdir(exist_ok=True)
+        for n in ("a", "b"):
+            Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(folder / "rgb" / f"{n}.png")
+            Image.fromarray(np.full((120, 160), value, dtype)).save(folder / "depth" / f"{n}.png")
     text_dir = work / "texts"
     text_dir.mkdir(exist_ok=True)
     (text_dir / "a.txt").write_text("hello")
-    return {"photo_dir": photo_dir, "photo": photo_dir / "rgb" / "a.png", "text_dir": text_dir}
+    return {"photo_dir": photo_dir, "photo": photo_dir / "rgb" / "a.png", "text_dir": text_dir,
+            "eight_bit_dir": work / "eight_bit_dir", "zero_depth_dir": work / "zero_depth_dir"}
+
+
+def kitti_files(work: Path) -> dict[str, Path]:
+    """Small KITTI layouts: a good one and one broken each way."""
+    from PIL import Image
+
+    calib = ("P_rect_02: 7.2e+02 0 3.0e+01 0 0 7.2e+02 1.0e+01 0 0 0 1 0\n"
+             "P_rect_03: 7.2e+02 0 3.0e+01 0 0 7.2e+02 1.0e+01 0 0 0 1 0\n")
+    drive = "2011_09_26_drive_0001_sync"
+    out = {}
+    for name in ("kitti_ok", "kitti_no_calib", "kitti_small_depth", "kitti_8bit"):
+        root = work / name
+        day = root / "2011_09_26"
+        for cam in ("image_02", "image_03"):
+            (day / drive / cam / "data").mkdir(parents=True, exist_ok=True)
+            (root / "train" / drive / "proj_depth" / "velodyne_raw" / cam).mkdir(
+                parents=True, exist_ok=True)
+            for i in range(3):
+                frame = f"{i:010d}.png"
+                Image.fromarray(np.full((20, 60, 3), 80 + i, np.uint8)).save(
+                    day / drive / cam / "data" / frame)
+                depth = np.zeros((20, 60), np.uint16)
+                depth[::3, ::4] = 2560
+                shape = (10, 30) if name == "kitti_small_depth" and i == 0 else (20, 60)
+                img = Image.fromarray(depth[:shape[0], :shape[1]])
+                if name == "kitti_8bit" and i == 0:
+                    img = Image.fromarray(np.full(shape, 10, np.uint8))
+                img.save(root / "train" / drive / "proj_depth" / "velodyne_raw" / cam / frame)
+        if name != "kitti_no_calib":
+            (day / "calib_cam_to_cam.txt").write_text(calib)
+        out[name] = root
+    out["kitti_list"] = work / "kitti_list.txt"
+    out["kitti_list"].write_text(f"2011_09_26/{drive} 0000000099 l\n")
+    return out
 
 
 def run_files(work: Path) -> dict[str, Path]:

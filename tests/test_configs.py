@@ -122,9 +122,19 @@ def test_every_default_lives_in_one_place():
         assert "- stage" in text and "lam:" not in text and "momentum" not in text
 
 
-def test_configs_are_packaged():
-    text = (CONF.parents[1] / "pyproject.toml").read_text()
-    assert 'depth_lightning = ["conf/**/*.yaml"]' in text
+def test_configs_and_split_lists_are_packaged():
+    from fnmatch import fnmatch
+
+    import tomllib
+
+    package = CONF.parent
+    meta = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    patterns = meta["tool"]["setuptools"]["package-data"]["depth_lightning"]
+    data = [*package.glob("conf/**/*.yaml"), *package.glob("data/lists/*.txt")]
+    assert len(data) > 40
+    for path in data:
+        rel = path.relative_to(package).as_posix()  # "**/" also matches no folder
+        assert any(fnmatch(rel, p) or fnmatch(rel, p.replace("**/", "")) for p in patterns), rel
 
 
 @pytest.mark.parametrize("preset", options("hparams_search"))

@@ -101,7 +101,7 @@ def val_si(module: Any, dm: Any) -> float:
             logs = module.log_depths(module.prepare(batch["image"]))
             update_metrics({module.name: module.val_metrics},
                            {k: torch.exp(v.float()) for k, v in logs.items()}, batch,
-                           TRAINING_TARGET)
+                           TRAINING_TARGET, module.geometry)
     return float(module.val_metrics.compute()["val/si_rmse_log"])
 
 

@@ -8,12 +8,13 @@ any training starts.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from torch import Tensor
 
 from depth_lightning.errors import DepthLightningError, first_line, user_cause
@@ -35,6 +36,15 @@ def build(cfg: Mapping[str, Any], setting: str, **kwargs: Any) -> Any:
         if isinstance(cause, (ImportError, AttributeError)) or "Error locating target" in text:
             text = f"cannot import {target} ({text})"
         raise DepthLightningError(f"{setting}: {target}: {text}") from None
+
+
+def takes(target: Any, parameter: str) -> bool:
+    """Whether the class or function named `target` has a parameter `parameter` (False when it
+    cannot be imported: `build` then says what is wrong)."""
+    try:
+        return parameter in inspect.signature(get_object(str(target))).parameters
+    except Exception:
+        return False
 
 
 def check_log_depth(out: Any, setting: str, batch: int, size: tuple[int, int]) -> None:

@@ -8,6 +8,8 @@ frame's scene in meta.json. It is written into a temporary folder and renamed in
 name carries a key of the source's `fingerprint()` and the preprocessing settings, so a
 changed file or setting builds a new cache instead of reusing a stale one. A source without a
 fingerprint gets a cache of its own for the run (a temporary folder, removed at exit).
+Another frame chain (KITTI's 621x188) caches at its own input size; sparse depth (LiDAR) is
+reduced without dropping or inventing measurements (depth_lightning.geometry.sparse_resize).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from depth_lightning.core.files import remove_leftovers, tmp_name, write_json
 from depth_lightning.core.plugins import check_frame
 from depth_lightning.errors import DataError
-from depth_lightning.geometry import INPUT_FRAME_SIZE, to_input_frame
+from depth_lightning.geometry import NYU, FrameGeometry, to_input_frame
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +46,21 @@ class CorruptCache(Exception):
     """A cache folder whose files are missing or do not match its meta.json."""
 
 
-def input_frame(frame: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """A source's frame -> (image, depth, raw_depth) at 320x240 and the count of bad depths.
+def input_frame(frame: dict, geometry: FrameGeometry = NYU, sparse: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A source's frame -> (image, depth, raw_depth) at the chain's input frame (320x240 for
+    NYU) and the count of bad depths.
 
     The chain's first step (depth_lightning.geometry.to_input_frame); NaN, inf and negative
     depths are counted and set to 0 (invalid). A frame without `raw_depth` uses `depth`.
     """
     depth = np.asarray(frame["depth"], dtype=np.float32)
     raw = np.asarray(frame.get("raw_depth", depth), dtype=np.float32)
-    image, *depths = to_input_frame(np.asarray(frame["image"]), depth, raw)
+    # NaN would pass through a sparse reduction as "a measurement": mark it 0 first
+    if sparse:
+        depth, raw = (np.where(np.isfinite(d) & (d > 0), d, np.float32(0)) for d in (depth, raw))
+    image, *depths = to_input_frame(np.asarray(frame["image"]), depth, raw, geometry=geometry,
+                                    sparse=sparse)
     out, bad = [], int(frame.get("bad_values", 0))
     for d in depths:
         broken = ~np.isfinite(d) | (d < 0)
@@ -63,7 +71,7 @@ def input_frame(frame: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
 
 @dataclass
 class FrameCache:
-    """Memory-mapped frames of one source at 320x240."""
+    """Memory-mapped frames of one source at its chain's input frame."""
 
     root: Path
     images: np.ndarray
@@ -91,20 +99,24 @@ class FrameCache:
         return cls(root=root, scenes=meta.pop("scenes"), meta=meta, **arrays)
 
 
-def cache_dir_for(source: Sequence[dict], cache_root: str | Path) -> Path | None:
+def cache_dir_for(source: Sequence[dict], cache_root: str | Path,
+                  geometry: FrameGeometry = NYU, sparse: bool = False) -> Path | None:
     """Where the cache of `source` lives under `cache_root`: `NAME.cache-KEY`, or None for a
     source without a `fingerprint()` (its cache is built for the run only)."""
     fingerprint = getattr(source, "fingerprint", None)
     if fingerprint is None:
         return None
     ident = {"source": fingerprint(), "kind": type(source).__qualname__,
-             "version": CACHE_VERSION, "size_hw": INPUT_FRAME_SIZE}
+             "version": CACHE_VERSION, "size_hw": geometry.input_frame}
+    if sparse:  # (a dense source's key is unchanged: its caches stay valid)
+        ident["sparse"] = True
     key = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
     name = getattr(source, "name", None) or type(source).__name__
     return Path(cache_root) / f"{name}.cache-{key[:12]}"
 
 
 _worker_source = None
+_worker_chain: tuple[FrameGeometry, bool] = (NYU, False)
 
 
 def _scene(frame: dict, index: int) -> str:
@@ -113,8 +125,10 @@ def _scene(frame: dict, index: int) -> str:
     return str(scene) if scene else f"frame_{index:06d}"
 
 
-def _init_worker(source: Sequence[dict]) -> None:  # pragma: no cover - runs in pool workers
-    global _worker_source
+def _init_worker(source: Sequence[dict], chain: tuple[FrameGeometry, bool]
+                 ) -> None:  # pragma: no cover - runs in pool workers
+    global _worker_source, _worker_chain
+    _worker_chain = chain
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch = sys.modules.get("torch")
     if torch is not None:  # a forked child must not reuse the parent's OpenMP pool (it hangs)
@@ -125,26 +139,28 @@ def _init_worker(source: Sequence[dict]) -> None:  # pragma: no cover - runs in 
 def _convert(index: int) -> tuple[int, tuple, str]:  # pragma: no cover - runs in pool workers
     frame = _worker_source[index]
     check_frame(frame, "data.source", index)
-    return index, input_frame(frame), _scene(frame, index)
+    return index, input_frame(frame, *_worker_chain), _scene(frame, index)
 
 
-def _frames(source: Sequence[dict], workers: int) -> Iterator[tuple[int, tuple, str]]:
+def _frames(source: Sequence[dict], workers: int, chain: tuple[FrameGeometry, bool]
+            ) -> Iterator[tuple[int, tuple, str]]:
     if workers <= 1 or mp.current_process().daemon:
         for i in range(len(source)):
             frame = source[i]
             check_frame(frame, "data.source", i)
-            yield i, input_frame(frame), _scene(frame, i)
+            yield i, input_frame(frame, *chain), _scene(frame, i)
         return
     check_frame(source[0], "data.source", 0)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(source,)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(source, chain)) as pool:
         yield from pool.imap_unordered(_convert, range(len(source)), chunksize=8)
 
 
 @contextlib.contextmanager
-def _array_files(tmp: Path, n: int) -> Iterator[dict[str, tuple[Any, int]]]:
+def _array_files(tmp: Path, n: int, size_hw: tuple[int, int]
+                 ) -> Iterator[dict[str, tuple[Any, int]]]:
     """The cache's .npy files, each with its header written, open for positioned writes."""
-    h, w = INPUT_FRAME_SIZE
+    h, w = size_hw
     shapes = {"images": ((n, h, w, 3), np.uint8), "depth": ((n, h, w), np.float32),
               "raw_depth": ((n, h, w), np.float32)}
     with contextlib.ExitStack() as stack:
@@ -157,7 +173,8 @@ def _array_files(tmp: Path, n: int) -> Iterator[dict[str, tuple[Any, int]]]:
         yield files
 
 
-def _write_frames(source: Sequence[dict], tmp: Path, workers: int, progress: bool) -> dict:
+def _write_frames(source: Sequence[dict], tmp: Path, workers: int, progress: bool,
+                  chain: tuple[FrameGeometry, bool]) -> dict:
     """Convert every frame into the .npy files in `tmp`; return the cache's meta."""
     from rich.progress import Progress
 
@@ -165,9 +182,11 @@ def _write_frames(source: Sequence[dict], tmp: Path, workers: int, progress: boo
     scenes, bad_values, empty = [""] * n, 0, []
     # Frames go to the .npy files with plain positioned writes, not through a memory map:
     # mapped pages would count in this process's resident memory and grow with the dataset.
-    with _array_files(tmp, n) as files, Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"caching {n} frames at 320x240", total=n)
-        for i, frame, scene in _frames(source, workers):
+    h, w = chain[0].input_frame
+    with _array_files(tmp, n, (h, w)) as files, \
+            Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"caching {n} frames at {w}x{h}", total=n)
+        for i, frame, scene in _frames(source, workers, chain):
             for key, arr in zip(ARRAYS, frame[:3]):
                 f, offset = files[key]
                 os.pwrite(f.fileno(), np.ascontiguousarray(arr).tobytes(), offset + i * arr.nbytes)
@@ -181,7 +200,8 @@ def _write_frames(source: Sequence[dict], tmp: Path, workers: int, progress: boo
 
 
 def build_cache(source: Sequence[dict], dest: str | Path, workers: int = 1,
-                progress: bool = True) -> FrameCache:
+                progress: bool = True, geometry: FrameGeometry = NYU,
+                sparse: bool = False) -> FrameCache:
     """Preprocess every frame of `source` into `dest` (atomically) and open it.
 
     With `workers` > 1 frames are converted in a process pool; the source is handed to each
@@ -200,7 +220,7 @@ def build_cache(source: Sequence[dict], dest: str | Path, workers: int = 1,
     except OSError as e:
         raise DataError(f"{dest.parent}: cannot write the frame cache ({e.strerror})") from None
     try:
-        meta = _write_frames(source, tmp, workers, progress)
+        meta = _write_frames(source, tmp, workers, progress, (geometry, sparse))
         write_json(tmp / "meta.json", meta)
         if meta["bad_depth_values"] or meta["frames_without_valid_raw_depth"]:
             log.warning("%s: %d NaN/inf/negative depth values masked; %d frames without valid "
@@ -216,7 +236,8 @@ def build_cache(source: Sequence[dict], dest: str | Path, workers: int = 1,
     return FrameCache.open(dest)
 
 
-def run_cache(source: Sequence[dict], cache_root: str | Path, workers: int = 1) -> FrameCache:
+def run_cache(source: Sequence[dict], cache_root: str | Path, workers: int = 1,
+              geometry: FrameGeometry = NYU, sparse: bool = False) -> FrameCache:
     """The cache of a source without a fingerprint: built for this process, removed at exit.
 
     Each call builds a new one (nothing tells two such sources apart): a caller that needs the
@@ -228,4 +249,4 @@ def run_cache(source: Sequence[dict], cache_root: str | Path, workers: int = 1) 
         remove_leftovers(dest.parent, pattern)
     atexit.register(shutil.rmtree, dest, True)
     Path(cache_root).mkdir(parents=True, exist_ok=True)
-    return build_cache(source, dest, workers=workers)
+    return build_cache(source, dest, workers=workers, geometry=geometry, sparse=sparse)

@@ -1,9 +1,13 @@
-"""DepthDataModule: any data source -> split -> 320x240 cache -> joint transforms -> batches.
+"""DepthDataModule: any data source -> split -> frame cache -> joint transforms -> batches.
 
 The source (`data.source`, a Hydra `_target_`) is a sequence of frames (depth_lightning.core.plugins
 .check_frame); the module splits, caches, transforms and loads, whatever the source is.
 Batches are dicts: `image` uint8 (B,3,228,304), `depth` float32 (B,1,55,74) in metres with
-0 = invalid (Kinect hole, outside a rotated frame, NaN in the file), `index` (B,) frame indices.
+0 = invalid (Kinect hole, LiDAR gap, outside a rotated frame, NaN in the file), `index` (B,)
+frame indices; the sizes are those of the frame chain `data.geometry` (NYU's here; KITTI's
+input is 576x172, its target 142x27). A source whose `sparse_depth` is true (LiDAR) has its
+depth reduced without dropping or inventing measurements, and frames without one valid depth
+are left out of both splits, with a warning.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from depth_lightning.data.sampling import EpochSampler, frame_generator
 from depth_lightning.data.splits import make_split
 from depth_lightning.data.transforms import Augment, JointTransform, sampling_grid
 from depth_lightning.errors import DataError, DepthLightningError
-from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.geometry import FrameGeometry, geometry_of, sparse_resize
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,8 @@ class DepthDataModule(L.LightningDataModule):
         num_workers: loader processes, or ``auto``; pin_memory: bool or ``auto``.
         cache_dir: where frame caches live; cache_workers: processes that build one.
         seed: seed of the training order and augmentation (None: one is drawn and kept).
+        geometry: the frame chain (depth_lightning.geometry: ``nyu``, ``kitti``, ``make3d`` or
+            its sizes); the networks are built for it.
         source_settings: the data config's user-facing settings that `source` interpolates
             (`data.path`, `data.root`, ...); the module itself does not use them.
     """
@@ -147,7 +153,7 @@ class DepthDataModule(L.LightningDataModule):
     def __init__(self, source: dict, target: str, split: dict, augment: dict, batch_size: int,
                  eval_batch_size: int | None, num_workers: int | str, pin_memory: bool | str,
                  cache_dir: str, cache_workers: int, seed: int | None = None,
-                 **source_settings: Any) -> None:
+                 geometry: str | dict | None = None, **source_settings: Any) -> None:
         super().__init__()
         # what rebuilds this module (saved in checkpoints: evaluate scores the data trained on,
         # from whichever folder it is started: file settings are kept absolute)
@@ -158,6 +164,9 @@ class DepthDataModule(L.LightningDataModule):
              "eval_batch_size": eval_batch_size, "num_workers": num_workers,
              "pin_memory": pin_memory, "cache_dir": cache_dir, "cache_workers": cache_workers,
              "seed": seed, **source_settings})
+        if geometry is not None:  # (kept out when unset: older checkpoints read the same)
+            self.settings["geometry"] = geometry
+        self.geometry: FrameGeometry = geometry_of(geometry)
         if target not in TARGETS:
             raise DataError(f"data.target: must be one of {tuple(TARGETS)}, got {target!r}")
         self.source_cfg = mapping(source, "data.source", "data.source._target_=my.Frames")
@@ -197,19 +206,26 @@ class DepthDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         self._open_cache()
 
+    @property
+    def sparse(self) -> bool:
+        """Whether the source's depth is sparse (LiDAR: most pixels without a measurement)."""
+        return bool(getattr(self.source, "sparse_depth", False))
+
     def _open_cache(self) -> FrameCache:
-        dest = cache_dir_for(self.source, self.cache_root)
+        chain = {"geometry": self.geometry, "sparse": self.sparse}
+        dest = cache_dir_for(self.source, self.cache_root, **chain)
         if dest is None:  # built once per module: prepare_data and setup share it
             if self._run_cache is None:
-                self._run_cache = run_cache(self.source, self.cache_root, self.cache_workers)
+                self._run_cache = run_cache(self.source, self.cache_root, self.cache_workers,
+                                            **chain)
             return self._run_cache
         with file_lock(dest.with_name(dest.name + ".lock")):
             try:
-                return build_cache(self.source, dest, workers=self.cache_workers)
+                return build_cache(self.source, dest, workers=self.cache_workers, **chain)
             except CorruptCache as e:
                 log.warning("rebuilding a corrupt frame cache (%s)", e)
                 shutil.rmtree(dest, ignore_errors=True)
-                return build_cache(self.source, dest, workers=self.cache_workers)
+                return build_cache(self.source, dest, workers=self.cache_workers, **chain)
 
     def setup(self, stage: str | None = None) -> None:
         self._resume, self._train_sampler = None, None  # a new fit: no position of an old one
@@ -217,17 +233,34 @@ class DepthDataModule(L.LightningDataModule):
             return
         self.cache = self._open_cache()
         s = self.split_cfg
-        official = getattr(self.source, "official_split", None)
-        self.train_idx, self.val_idx = make_split(
-            s["kind"], len(self.cache), scenes=self.cache.scenes, seed=s.get("seed", 0),
-            val_fraction=s.get("val_fraction", 0.2), subset=s.get("subset"),
-            official=official, train=s.get("train"), val=s.get("val"),
-        )
+        named = dict(getattr(self.source, "named_splits", None) or {})
+        if s["kind"] in named:  # a split of the source's own (KITTI's eigen, say)
+            self.train_idx, self.val_idx = (np.sort(np.asarray(x, np.int64))
+                                            for x in named[s["kind"]](dict(s)))
+        else:
+            self.train_idx, self.val_idx = make_split(
+                s["kind"], len(self.cache), scenes=self.cache.scenes, seed=s.get("seed", 0),
+                val_fraction=s.get("val_fraction", 0.2), subset=s.get("subset"),
+                official=getattr(self.source, "official_split", None), train=s.get("train"),
+                val=s.get("val"), more_kinds=tuple(named))
+        if self.sparse:
+            self._drop_empty_frames()
         if len(self.train_idx) == 0 or len(self.val_idx) == 0:
             raise DataError(f"data.split: the {s['kind']} split left no training or no "
                             f"validation frames ({len(self.train_idx)} / {len(self.val_idx)})")
         log.info("data: %s, %d train / %d val frames", self.describe(), len(self.train_idx),
                  len(self.val_idx))
+
+    def _drop_empty_frames(self) -> None:
+        """Leave frames without a single valid depth out of both splits, and say so."""
+        empty = set(self.cache.meta.get("frames_without_valid_raw_depth", []))
+        if not empty:
+            return
+        names = ", ".join(f"frame {i}" for i in sorted(empty)[:5])
+        log.warning("data: %d frames without a valid depth left out (%s%s)", len(empty), names,
+                    ", ..." if len(empty) > 5 else "")
+        self.train_idx = np.array([i for i in self.train_idx if int(i) not in empty], np.int64)
+        self.val_idx = np.array([i for i in self.val_idx if int(i) not in empty], np.int64)
 
     def describe(self) -> str:
         """The source in a few words, for logs and tables."""
@@ -244,8 +277,8 @@ class DepthDataModule(L.LightningDataModule):
         return min(8, cpus) if torch.cuda.is_available() else 1
 
     def _loader(self, indices: np.ndarray, train: bool, batch_size: int) -> DataLoader:
-        ds = FrameDataset(self.cache.root, indices, JointTransform(train, self.augment),
-                          self.target, self.seed)
+        transform = JointTransform(train, self.augment, self.geometry, self.sparse)
+        ds = FrameDataset(self.cache.root, indices, transform, self.target, self.seed)
         sampler = None
         if train:
             sampler = self._train_sampler = EpochSampler(len(indices), self.seed)
@@ -282,15 +315,18 @@ class DepthDataModule(L.LightningDataModule):
     def eval_targets(self, indices: np.ndarray, chunk: int = 256) -> torch.Tensor:
         """Centre-crop targets (N,1,55,74) of frames `indices`, as the validation loader gives."""
         src_hw = self.cache.depth.shape[1:]
-        crop = ((src_hw[1] - INPUT_SIZE[1]) / 2, (src_hw[0] - INPUT_SIZE[0]) / 2)
-        grid = sampling_grid(OUTPUT_SIZE, src_hw, crop, 1.0, 0.0, False)
+        size, out_size = self.geometry.input, self.geometry.output
+        crop = ((src_hw[1] - size[1]) / 2, (src_hw[0] - size[0]) / 2)
+        grid = sampling_grid(size if self.sparse else out_size, src_hw, crop, 1.0, 0.0, False,
+                             size)
         # A map of its own, dropped on return: pages touched here leave this process with it.
         arr = np.load(self.cache.root / f"{TARGETS[self.target]}.npy", mmap_mode="r")
         out = []
         for start in range(0, len(indices), chunk):
             d = torch.from_numpy(np.stack([arr[i] for i in indices[start:start + chunk]]))
-            out.append(F.grid_sample(d[:, None], grid.expand(len(d), -1, -1, -1),
-                                     mode="nearest", align_corners=False))
+            t = F.grid_sample(d[:, None], grid.expand(len(d), -1, -1, -1), mode="nearest",
+                              align_corners=False)
+            out.append(sparse_resize(t, out_size) if self.sparse else t)
         t = torch.cat(out)
         return torch.where(torch.isfinite(t) & (t > 0), t, torch.zeros_like(t))
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 HEIGHT, WIDTH = FRAME_SIZE
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
-DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "L")
+DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 FOLDER_VERSION = 1
 LAYOUTS = ("nyu2_test (NAME_colors.png + NAME_depth.png), BTS (rgb_NAME.jpg + "
            "sync_depth_NAME.png) or rgb/NAME.png + depth/NAME.png")
@@ -138,7 +138,6 @@ class FolderRGBD(Sequence):
         from PIL import Image, UnidentifiedImageError
 
         resized = 0
-        eight_bit = 0
         for pair in self.pairs:
             sizes = []
             for rel, kind in ((pair.rgb, "RGB image"), (pair.depth, "depth map")):
@@ -149,11 +148,14 @@ class FolderRGBD(Sequence):
                         mode = im.mode
                 except (OSError, UnidentifiedImageError) as e:
                     raise DataError(f"{path}: cannot read the {kind} ({_one_line(e)})") from None
-                if kind == "depth map":
-                    if mode not in DEPTH_MODES:
-                        raise DataError(f"{path}: depth map has mode {mode}, expected a "
-                                        "single-channel 16-bit PNG")
-                    eight_bit += mode == "L"
+                if kind == "depth map" and mode == "L":
+                    # 0..255 read as millimetres would be depths up to 25 cm: never real
+                    raise DataError(f"{path}: depth map is an 8-bit PNG; depth needs a 16-bit "
+                                    f"PNG (PNG value / data.depth_scale = metres, now "
+                                    f"{self.depth_scale:g})")
+                if kind == "depth map" and mode not in DEPTH_MODES:
+                    raise DataError(f"{path}: depth map has mode {mode}, expected a "
+                                    "single-channel 16-bit PNG")
             if sizes[0] != sizes[1]:
                 raise DataError(f"{self.root / pair.rgb}: RGB is {sizes[0][0]}x{sizes[0][1]} "
                                 f"but its depth map {pair.depth} is {sizes[1][0]}x{sizes[1][1]}")
@@ -162,9 +164,6 @@ class FolderRGBD(Sequence):
             log.warning("%s: %d of %d frames are not 640x480; the network sees them resized to "
                         "320x240 (a 4:3 view, other aspect ratios stretched)", self.root,
                         resized, len(self.pairs))
-        if eight_bit:
-            log.warning("%s: %d depth maps are 8-bit PNGs; check data.depth_scale (now %g)",
-                        self.root, eight_bit, self.depth_scale)
         log.info("%s: %d RGB-D frames, depth = PNG / %g", self.root, len(self.pairs),
                  self.depth_scale)
 

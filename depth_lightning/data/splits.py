@@ -58,11 +58,14 @@ def make_split(
     official: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
     train: Sequence[int] | None = None,
     val: Sequence[int] | None = None,
+    more_kinds: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return sorted 0-based (train, val) index arrays for `n_frames` frames; `official` is
-    the source's own split (a callable), for kind ``official``."""
+    the source's own split (a callable), for kind ``official``; `more_kinds` are the source's
+    own kinds (named in the error for an unknown one)."""
     if kind not in SPLIT_KINDS:
-        raise DataError(f"data.split.kind: unknown split {kind!r}; choose one of {SPLIT_KINDS}")
+        kinds = tuple(dict.fromkeys((*SPLIT_KINDS, *more_kinds)))
+        raise DataError(f"data.split.kind: unknown split {kind!r}; choose one of {kinds}")
     if not 0.0 < val_fraction < 1.0 and kind in ("seed", "scene"):
         raise DataError(f"data.split.val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)

@@ -4,7 +4,10 @@ A frame at 320x240 becomes an input image of 304x228 (uint8, kept small for the 
 target depth of 74x55 in metres (0 = invalid). Scale, rotation, crop and flip are composed into
 one affine map from output pixels to source pixels, so the image is resampled once (bilinear)
 and the target once (nearest: no depth is invented across an edge); target pixels that the map
-takes outside the frame come back as 0, i.e. invalid.
+takes outside the frame come back as 0, i.e. invalid. Sparse depth (LiDAR) is resampled with
+nearest neighbour at the input's size and then reduced by `sparse_resize`, which keeps every
+measurement it can instead of the few that a nearest-neighbour target grid would hit. Sizes
+come from the frame chain (`geometry`, NYU's by default).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.geometry import NYU, FrameGeometry, sparse_resize
 
 
 @dataclass
@@ -42,12 +45,13 @@ def sampling_grid(
     scale: float,
     angle_deg: float,
     flip: bool,
+    crop_hw: tuple[int, int] = NYU.input,
 ) -> Tensor:
     """Sampling grid (1,h,w,2) for grid_sample(align_corners=False) mapping output pixels of a
-    crop of INPUT_SIZE (resampled to `out_hw`) into the source frame of size `src_hw`."""
+    crop of `crop_hw` (resampled to `out_hw`) into the source frame of size `src_hw`."""
     h, w = out_hw
     H, W = src_hw
-    ch, cw = INPUT_SIZE
+    ch, cw = crop_hw
     # Continuous coordinates of output pixel centres, in crop pixels.
     u = (torch.arange(w, dtype=torch.float64) + 0.5) * (cw / w)
     v = (torch.arange(h, dtype=torch.float64) + 0.5) * (ch / h)
@@ -68,17 +72,21 @@ def sampling_grid(
 
 class JointTransform:
     """Frame (image uint8 HxWx3, depth float32 HxW metres) -> (image (3,228,304) uint8,
-    depth (1,55,74) float32 with 0 = invalid); random when `train`, centre crop otherwise."""
+    depth (1,55,74) float32 with 0 = invalid, for NYU's chain); random when `train`, centre
+    crop otherwise. `sparse`: the depth is sparse (see the module's docstring)."""
 
-    def __init__(self, train: bool, augment: Augment | None = None) -> None:
+    def __init__(self, train: bool, augment: Augment | None = None,
+                 geometry: FrameGeometry = NYU, sparse: bool = False) -> None:
         self.train = train
         self.augment = augment or Augment()
+        self.geometry = geometry
+        self.sparse = sparse
 
     def params(self, src_hw: tuple[int, int], generator: torch.Generator | None = None) -> dict:
         """Draw one set of random parameters from `generator` (the training sampler gives each
         frame of each epoch its own, so the draw depends on neither worker nor resume)."""
         H, W = src_hw
-        ch, cw = INPUT_SIZE
+        ch, cw = self.geometry.input
         aug = self.augment
         if not self.train:
             return {"scale": 1.0, "angle": 0.0, "flip": False, "crop": ((W - cw) / 2,
@@ -104,21 +112,25 @@ class JointTransform:
         dep = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None, None]
         identity = p["scale"] == 1.0 and p["angle"] == 0.0 and float(p["crop"][0]).is_integer() \
             and float(p["crop"][1]).is_integer()
+        size, out_size = self.geometry.input, self.geometry.output
         if identity:
             x0, y0 = int(p["crop"][0]), int(p["crop"][1])
-            out = img[:, y0:y0 + INPUT_SIZE[0], x0:x0 + INPUT_SIZE[1]]
+            out = img[:, y0:y0 + size[0], x0:x0 + size[1]]
             if p["flip"]:
                 out = out.flip(-1)
         else:
-            g = sampling_grid(INPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
+            g = sampling_grid(size, src_hw, p["crop"], p["scale"], p["angle"], p["flip"], size)
             out = F.grid_sample(img[None].float(), g, mode="bilinear", padding_mode="zeros",
                                 align_corners=False)[0]
         if p["color"] is not None:
             out = out.float() * torch.tensor(p["color"]).view(3, 1, 1)
         if out.dtype != torch.uint8:
             out = out.round().clamp(0, 255).to(torch.uint8)
-        g = sampling_grid(OUTPUT_SIZE, src_hw, p["crop"], p["scale"], p["angle"], p["flip"])
+        g = sampling_grid(size if self.sparse else out_size, src_hw, p["crop"], p["scale"],
+                          p["angle"], p["flip"], size)
         target = F.grid_sample(dep, g, mode="nearest", padding_mode="zeros",
                                align_corners=False)[0]
         target = torch.nan_to_num(target, nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0)
+        if self.sparse:
+            target = sparse_resize(target, out_size)
         return out.contiguous(), target / p["scale"]

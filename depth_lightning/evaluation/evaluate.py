@@ -13,6 +13,11 @@ Columns, as in Eigen et al. 2014 Table 1:
   frames);
 * Coarse: the coarse network (of a fine checkpoint: its frozen coarse network);
 * Coarse+Fine: the fine network's output (fine checkpoints only);
+Frames of sparse sources (KITTI's LiDAR) are scored at their own size, the prediction brought
+to each (resizing sparse ground truth would drop measurements); a model of another frame chain
+(KITTI's) sees frames through its own chain. A protocol may align each prediction to its ground
+truth first (``eval.align=median``, as relative-depth models are scored).
+
 * Constant: one depth per frame (the median of its ground truth), whose si_rmse_log is the
   frame's own log-depth spread; the table ends with each column's si_rmse_log relative to it
   (the sim-to-real measure of a SynthRooms model on real frames: 1 = knows nothing).
@@ -25,6 +30,7 @@ coarse+fine for a few frames).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
@@ -47,7 +53,13 @@ from depth_lightning.evaluation.scoring import (
     StagePredictor,
     score,
 )
-from depth_lightning.geometry import FRAME_SIZE, network_input, resize_image, resize_nearest
+from depth_lightning.geometry import (
+    NYU,
+    FrameGeometry,
+    network_input,
+    resize_image,
+    resize_nearest,
+)
 from depth_lightning.models.checkpoints import load_checkpoint, stage_from_checkpoint
 from depth_lightning.reporting.tables import column_name, markdown_table
 
@@ -58,20 +70,34 @@ warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
 
 
 def frame_batches(frames: Sequence[dict], indices: Sequence[int], protocol: EvalProtocol,
-                  batch_size: int) -> Iterator[dict[str, Any]]:
+                  batch_size: int, geometry: FrameGeometry = NYU, native: bool = False
+                  ) -> Iterator[dict[str, Any]]:
     """Batches of full-resolution frames for scoring: the network input exactly as in
-    training (the 2x2 box mean to 320x240, then the centre crop), the protocol's ground truth
-    and the RGB frame at 640x480 (frames of another size are resized to it first)."""
-    for start in range(0, len(indices), batch_size):
-        chosen = [int(i) for i in indices[start:start + batch_size]]
-        items = [frames[i] for i in chosen]
-        rgb = [f["image"] if f["image"].shape[:2] == FRAME_SIZE else
-               resize_image(f["image"], FRAME_SIZE) for f in items]
-        depth = [f.get(protocol.frame_key, f["depth"]) for f in items]
-        depth = [d if d.shape == FRAME_SIZE else resize_nearest(d, FRAME_SIZE) for d in depth]
-        yield {"image": torch.stack([network_input(f["image"]) for f in items]),
-               "depth": torch.from_numpy(np.stack(depth)), "rgb": rgb,
-               "index": torch.tensor(chosen)}
+    training (NYU: the 2x2 box mean to 320x240, then the centre crop), the protocol's ground
+    truth and the RGB frame at the chain's frame size (frames of another size are resized to
+    it first), or, with `native`, at each frame's own size (a batch then holds frames of one
+    size)."""
+    batch: list[tuple[int, dict]] = []
+    for i in itertools.chain((int(i) for i in indices), [None]):
+        frame = frames[i] if i is not None else None
+        if batch and (frame is None or len(batch) == batch_size or
+                      (native and frame["image"].shape != batch[0][1]["image"].shape)):
+            yield _batch(batch, protocol, geometry, native)
+            batch = []
+        if frame is not None:
+            batch.append((i, frame))
+
+
+def _batch(items: list[tuple[int, dict]], protocol: EvalProtocol, geometry: FrameGeometry,
+           native: bool) -> dict[str, Any]:
+    size = geometry.frame
+    rgb = [f["image"] if native or f["image"].shape[:2] == size else
+           resize_image(f["image"], size) for _, f in items]
+    depth = [f.get(protocol.frame_key, f["depth"]) for _, f in items]
+    depth = [d if native or d.shape == size else resize_nearest(d, size) for d in depth]
+    return {"image": torch.stack([network_input(f["image"], geometry) for _, f in items]),
+            "depth": torch.from_numpy(np.stack(depth)), "rgb": rgb,
+            "index": torch.tensor([i for i, _ in items])}
 
 
 def figure_positions(cfg: DictConfig, n_frames: int) -> list[int]:
@@ -111,13 +137,22 @@ def evaluate_frames(module: Any, frames: Sequence[dict], indices: Sequence[int],
     from rich.progress import Progress
 
     module = module.to(device).eval()
+    geometry = getattr(module, "geometry", NYU)
+    native = bool(getattr(frames, "sparse_depth", False))
     predictors = [MeanPredictor(mean_depth)] if mean_depth is not None else []
-    predictors += [StagePredictor(module), ConstantPredictor()]
+    predictors += [StagePredictor(module), ConstantPredictor(geometry.output)]
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         task = bar.add_task(f"evaluating {len(indices)} frames ({protocol.name})",
                             total=len(indices))
-        return score(predictors, frame_batches(frames, indices, protocol, batch_size), protocol,
-                     device=device, keep=keep, progress=lambda n: bar.advance(task, n))
+        batches = frame_batches(frames, indices, protocol, batch_size, geometry, native)
+        metrics, panels = score(predictors, batches, protocol, device=device, keep=keep,
+                                progress=lambda n: bar.advance(task, n), geometry=geometry)
+    unscored = [c for c, m in metrics.items() if not np.isfinite(m["si_rmse_log"])]
+    if unscored and len(unscored) == len(metrics):
+        raise DepthLightningError(
+            f"eval: none of the {len(indices)} frames has a ground-truth depth inside the "
+            f"protocol's region and caps ({protocol.describe()}): all 0, NaN or out of range")
+    return metrics, panels
 
 
 def _command_line() -> list[str]:

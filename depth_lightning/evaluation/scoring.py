@@ -25,7 +25,7 @@ from torch import Tensor
 from depth_lightning.evaluation.metrics import DepthMetrics
 from depth_lightning.evaluation.metrics.boundary import DepthBoundaryMetrics
 from depth_lightning.evaluation.protocols import EvalProtocol
-from depth_lightning.geometry import OUTPUT_SIZE
+from depth_lightning.geometry import NYU, FrameGeometry
 
 
 class StagePredictor:
@@ -71,44 +71,59 @@ class ConstantPredictor:
 
     columns = ("constant",)
 
+    def __init__(self, size: tuple[int, int] = NYU.output) -> None:
+        self.size = tuple(size)  # the map it gives: the chain's output size
+
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         target = batch["depth"]
         flat = target.reshape(target.shape[0], -1).float()
         flat = torch.where(torch.isfinite(flat) & (flat > 0), flat, torch.nan)
         median = torch.nanmedian(flat, dim=1).values.nan_to_num(1.0)  # no valid pixel: 1 m
-        return {"constant": median.reshape(-1, 1, 1, 1).expand(-1, 1, *OUTPUT_SIZE).contiguous()}
+        return {"constant": median.reshape(-1, 1, 1, 1).expand(-1, 1, *self.size).contiguous()}
+
+
+def _resampled(pred: Tensor, target: Tensor, mask: Tensor, protocol: EvalProtocol,
+               geometry: FrameGeometry) -> Tensor:
+    """A prediction at the chain's output -> at the ground truth's size, aligned and clamped as
+    the protocol says."""
+    out = protocol.resample(pred.to(target.device), tuple(target.shape[-2:]), geometry)
+    return protocol.finish(out, target, mask)
 
 
 def update_metrics(metrics: Mapping[str, Any], preds: Mapping[str, Tensor],
-                   batch: Mapping[str, Any], protocol: EvalProtocol) -> None:
+                   batch: Mapping[str, Any], protocol: EvalProtocol,
+                   geometry: FrameGeometry = NYU) -> None:
     """Add one batch to each column's metrics: the column's prediction brought to the
-    protocol's resolution, scored on the protocol's region and valid pixels."""
+    protocol's resolution (and aligned, if it says so), scored on the protocol's region and
+    valid pixels."""
     target = batch["depth"]
-    top, bottom, left, right = protocol.region
+    top, bottom, left, right = protocol.region_for(tuple(target.shape[-2:]), geometry)
     region = (..., slice(top, bottom), slice(left, right))  # outside it the mask is False
-    mask = protocol.valid_mask(target)
+    mask = protocol.valid_mask(target, geometry)
     for column, metric in metrics.items():
-        pred = protocol.resample(preds[column].to(target.device))
+        pred = _resampled(preds[column], target, mask, protocol, geometry)
         metric.update(pred[region], target[region], mask[region])
 
 
 def panel_rows(batch: Mapping[str, Any], preds: Mapping[str, Tensor], protocol: EvalProtocol,
-               positions: Iterable[int]) -> list[dict]:
+               positions: Iterable[int], geometry: FrameGeometry = NYU) -> list[dict]:
     """Panel rows (RGB | ground truth | each column) of the batch's frames at `positions`,
     cropped to the protocol's region; ground truth is NaN where it is not scored."""
-    top, bottom, left, right = protocol.region
     target = batch["depth"]
-    mask = protocol.valid_mask(target)
+    hw = tuple(target.shape[-2:])
+    top, bottom, left, right = protocol.region_for(hw, geometry)
+    mask = protocol.valid_mask(target, geometry)
     rows = []
     for j in positions:
         rgb = batch.get("rgb")
         rgb = (np.asarray(rgb[j]) if rgb is not None
                else batch["image"][j].permute(1, 2, 0).cpu().numpy())
         gt = torch.where(mask[j], target[j], torch.nan).reshape(target.shape[-2:])
-        row = {"rgb": rgb[top:bottom, left:right] if rgb.shape[:2] == protocol.size else rgb,
+        row = {"rgb": rgb[top:bottom, left:right] if rgb.shape[:2] == hw else rgb,
                "gt": gt[top:bottom, left:right].cpu().numpy()}
         for column, pred in preds.items():
-            row[column] = protocol.resample(pred[j:j + 1])[0, top:bottom, left:right].cpu().numpy()
+            full = _resampled(pred[j:j + 1], target[j:j + 1], mask[j:j + 1], protocol, geometry)
+            row[column] = full[0, top:bottom, left:right].cpu().numpy()
         index = batch.get("index")
         row["label"] = f"frame {int(index[j])}" if index is not None else f"frame {j}"
         rows.append(row)
@@ -117,12 +132,14 @@ def panel_rows(batch: Mapping[str, Any], preds: Mapping[str, Tensor], protocol: 
 
 def score(predictors: Sequence[Any], batches: Iterable[Mapping[str, Any]], protocol: EvalProtocol,
           device: torch.device | str = "cpu", keep: Collection[int] = (),
-          progress: Any = None) -> tuple[dict[str, dict[str, float]], list[dict]]:
+          progress: Any = None, geometry: FrameGeometry = NYU
+          ) -> tuple[dict[str, dict[str, float]], list[dict]]:
     """Score `predictors` on `batches` with `protocol`: the nine metrics and the depth-boundary
     precision, recall and F (at the protocol's resolution) per column, and the panel rows of the
     frames at positions `keep` (counted over all batches).
 
-    `progress` is called with the number of frames of each batch scored (a progress bar).
+    `progress` is called with the number of frames of each batch scored (a progress bar);
+    `geometry` is the frame chain the predictions come from.
     """
     device = torch.device(device)
     caps = {"min_depth": protocol.min_depth, "max_depth": protocol.max_depth,
@@ -137,11 +154,11 @@ def score(predictors: Sequence[Any], batches: Iterable[Mapping[str, Any]], proto
         preds: dict[str, Tensor] = {}
         for predictor in predictors:
             preds.update(predictor(batch))
-        update_metrics(metrics, preds, batch, protocol)
-        update_metrics(edges, preds, batch, protocol)
+        update_metrics(metrics, preds, batch, protocol, geometry)
+        update_metrics(edges, preds, batch, protocol, geometry)
         n = batch["depth"].shape[0]
         wanted = [p - start for p in keep if start <= p < start + n]
-        panels += panel_rows(batch, preds, protocol, wanted)
+        panels += panel_rows(batch, preds, protocol, wanted, geometry)
         start += n
         if progress is not None:
             progress(n)

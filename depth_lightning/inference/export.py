@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from depth_lightning.core.files import write_with
 from depth_lightning.core.settings import required, user_path, whole_number
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import INPUT_SIZE
+from depth_lightning.geometry import NYU, FrameGeometry
 from depth_lightning.models.checkpoints import load_stage
 from depth_lightning.nets import normalize_images
 
@@ -46,6 +46,7 @@ class DepthGraph(nn.Module):
         super().__init__()
         self.base = stage.base
         self.net = stage.net
+        self.geometry = getattr(stage, "geometry", NYU)
         self.eval()
 
     def forward(self, image: Tensor) -> Tensor:
@@ -57,10 +58,10 @@ class DepthGraph(nn.Module):
         return torch.exp(log_depth.float())[:, 0]
 
 
-def example_images(batch: int = 2, seed: int = 0) -> Tensor:
-    """Random uint8 network inputs (batch,3,228,304), for tracing and checking."""
+def example_images(batch: int = 2, seed: int = 0, geometry: FrameGeometry = NYU) -> Tensor:
+    """Random uint8 network inputs (batch,3,228,304 for NYU), for tracing and checking."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (batch, 3, *INPUT_SIZE), dtype=torch.uint8, generator=g)
+    return torch.randint(0, 256, (batch, 3, *geometry.input), dtype=torch.uint8, generator=g)
 
 
 def export_onnx(stage: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
@@ -70,8 +71,8 @@ def export_onnx(stage: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-            torch.onnx.export(graph, (example_images(),), str(tmp), dynamo=False,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            torch.onnx.export(graph, (example_images(geometry=graph.geometry),), str(tmp),
+                              dynamo=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               opset_version=opset, do_constant_folding=True,
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
 
@@ -82,7 +83,9 @@ def export_torchscript(stage: nn.Module, path: str | Path) -> Path:
     """Write `stage` as a traced TorchScript module, atomically."""
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(DepthGraph(stage), (example_images(),), check_trace=False)
+        graph = DepthGraph(stage)
+        traced = torch.jit.trace(graph, (example_images(geometry=graph.geometry),),
+                                 check_trace=False)
     return write_with(path, lambda tmp: torch.jit.save(traced, str(tmp)))
 
 
@@ -100,7 +103,7 @@ def run_exported(path: str | Path, images: Tensor) -> np.ndarray:
 
 def max_relative_difference(stage: nn.Module, path: str | Path, batch: int = 3) -> float:
     """Largest |exported - PyTorch| / PyTorch over a random batch (another size than traced)."""
-    images = example_images(batch, seed=1)
+    images = example_images(batch, seed=1, geometry=getattr(stage, "geometry", NYU))
     with torch.no_grad():  # the stage itself, not DepthGraph: the graph's wiring is checked
         reference = torch.exp(stage(images).float())[:, 0].numpy()
     got = run_exported(path, images)

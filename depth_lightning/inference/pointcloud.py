@@ -21,17 +21,20 @@ import numpy as np
 
 from depth_lightning.core.files import write_bytes
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import NYU_INTRINSICS, scale_intrinsics
+from depth_lightning.geometry import NYU, FrameGeometry, scale_intrinsics
 
 Intrinsics = tuple[float, float, float, float]
 
 
 def camera_intrinsics(intrinsics: Sequence[float] | None, size_hw: tuple[int, int],
-                      setting: str = "intrinsics") -> Intrinsics:
-    """(fx, fy, cx, cy) in pixels of a photo of `size_hw`: NYU V2's Kinect scaled to that size
-    when `intrinsics` is None, else the four numbers given (for the photo as it is)."""
+                      setting: str = "intrinsics", geometry: FrameGeometry = NYU) -> Intrinsics:
+    """(fx, fy, cx, cy) in pixels of a photo of `size_hw`: the camera of the model's frame chain
+    (NYU V2's Kinect; KITTI's left colour camera) scaled to that size when `intrinsics` is
+    None, else the four numbers given (for the photo as it is)."""
     if intrinsics is None:
-        return scale_intrinsics(NYU_INTRINSICS, size_hw)
+        if geometry.intrinsics is None:
+            return scale_intrinsics(NYU.intrinsics, size_hw, NYU.frame)
+        return scale_intrinsics(geometry.intrinsics, size_hw, geometry.frame)
     values = list(intrinsics) if not isinstance(intrinsics, str | bytes) else [intrinsics]
     try:
         fx, fy, cx, cy = (float(v) for v in values)

@@ -8,9 +8,11 @@ For each photo writes, into `output_dir` (default: this run's folder under outpu
 * `NAME_depth.npy`: float32 depth in metres, the photo's height x width;
 * `NAME_viz.png` (`viz=true`): the photo beside its colour-mapped depth, with a colour bar in
   metres; `viz=depth`: the colour-mapped depth alone, at the photo's size; `viz=false`: none;
-* `NAME.ply` (`pointcloud=true`): one coloured point per pixel, back-projected with NYU V2's
-  Kinect intrinsics scaled to the photo's size, or `intrinsics=[fx,fy,cx,cy]` (depth_lightning/
-  pointcloud.py).
+* `NAME.ply` (`pointcloud=true`): one coloured point per pixel, back-projected with the camera
+  of the model's frame chain (NYU V2's Kinect; KITTI's left colour camera) scaled to the
+  photo's size, `intrinsics=[fx,fy,cx,cy]`, or a KITTI calibration file's rectified camera
+  (`calib=PATH/calib_cam_to_cam.txt`, `calib_camera=image_02|image_03`)
+  (depth_lightning/inference/pointcloud.py).
 
 A video (`.mp4`, `.mov`, `.avi`, `.mkv`, `.webm`, `.m4v`) becomes `NAME_depth.mp4`: its frames'
 depth colour-mapped on one scale for the whole clip (`depth_lightning/inference/video.py`).
@@ -39,6 +41,7 @@ from depth_lightning.core.files import write_with
 from depth_lightning.core.hardware import resolve_device
 from depth_lightning.core.settings import required, user_path, whole_number
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.geometry import NYU
 from depth_lightning.inference.pointcloud import camera_intrinsics, point_cloud, write_ply
 from depth_lightning.inference.predictor import DepthPredictor, load_photo
 from depth_lightning.models.checkpoints import load_stage
@@ -100,7 +103,7 @@ def save_depth(depth: np.ndarray, photo: np.ndarray, out_dir: Path, name: str,
     from PIL import Image
 
     opt = {"viz": True, "cmap": "viridis", "limits": None, "pointcloud": False,
-           "intrinsics": None, **(options or {})}
+           "intrinsics": None, "geometry": NYU, **(options or {})}
     mm = np.clip(np.round(depth.astype(np.float64) * 1000.0), 1, MM_MAX).astype(np.uint16)
     png, npy, viz_png, ply = (out_dir / f"{name}{s}" for s in OUTPUT_SUFFIXES[:4])
     write_with(png, lambda tmp: Image.fromarray(mm).save(tmp, format="PNG"))
@@ -113,7 +116,7 @@ def save_depth(depth: np.ndarray, photo: np.ndarray, out_dir: Path, name: str,
         written.append(write_figure(viz_png, [(name, photo), ("depth", depth)],
                                     cmap=opt["cmap"], limits=opt["limits"]))
     if opt["pointcloud"]:
-        camera = camera_intrinsics(opt["intrinsics"], depth.shape)
+        camera = camera_intrinsics(opt["intrinsics"], depth.shape, geometry=opt["geometry"])
         written.append(write_ply(ply, *point_cloud(depth, photo, camera)))
     return written
 
@@ -154,10 +157,28 @@ def output_options(cfg: DictConfig) -> dict[str, Any]:
         intrinsics = OmegaConf.to_object(intrinsics) if OmegaConf.is_config(intrinsics) \
             else intrinsics
         camera_intrinsics(intrinsics, (1, 1))  # checked now, not after the first photo
+    calib = cfg.get("calib")
+    if calib is not None:
+        if intrinsics is not None:
+            raise DepthLightningError("calib: give intrinsics or calib, not both")
+        intrinsics = calib_intrinsics(user_path(calib), str(cfg.get("calib_camera", "image_02")))
     limits = cfg.get("depth_range")
     limits = check_range(OmegaConf.to_object(limits) if OmegaConf.is_config(limits) else limits)
     return {"viz": viz, "cmap": check_cmap(str(cfg.get("cmap", "viridis"))), "limits": limits,
             "pointcloud": pointcloud, "intrinsics": intrinsics}
+
+
+def calib_intrinsics(path: Path, camera: str) -> list[float]:
+    """[fx, fy, cx, cy] of `camera`'s rectified projection in a KITTI calib_cam_to_cam.txt."""
+    from depth_lightning.data.kitti_layout import CAMERAS, intrinsics_of, read_calib
+
+    if camera not in CAMERAS:
+        raise DepthLightningError(f"calib_camera: must be one of {tuple(CAMERAS)}, got "
+                                  f"{camera!r}")
+    try:
+        return list(intrinsics_of(read_calib(path), camera, path))
+    except DepthLightningError as e:
+        raise DepthLightningError(f"calib: {e}") from None
 
 
 def _inputs(cfg: DictConfig, out_dir: Path) -> list[Path]:
@@ -194,6 +215,7 @@ def run(cfg: DictConfig) -> list[Path]:
     device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
     files = _inputs(cfg, out_dir)
     predictor = DepthPredictor(load_stage(ckpt_path), device, batch_size)
+    options["geometry"] = predictor.geometry
     names = output_names(files)
     videos = [(p, n) for p, n in zip(files, names) if is_video(p)]
     photos = [(p, n) for p, n in zip(files, names) if not is_video(p)]

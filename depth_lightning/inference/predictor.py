@@ -7,7 +7,9 @@ averaging when shrinking, exactly the training cache's 2x2 mean for a 640x480 ph
 when enlarging; another aspect ratio is squashed, so the network sees the whole photo at the
 field of view it was trained on) and centre-cropped to 304x228. The 55x74 prediction is mapped
 back onto the whole photo with the inverse geometry (bilinear inside the region the network
-saw, edge replication in the 2.5% border outside it).
+saw, edge replication in the 2.5% border outside it). Those sizes are NYU's frame chain; a model
+trained on another chain (KITTI's: 621x188, cropped to 576x172, 142x27 out) uses its own, saved
+in its checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from depth_lightning.core.files import write_with
 from depth_lightning.core.hardware import resolve_device
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import network_input, upsample_to_frame
+from depth_lightning.geometry import NYU, FrameGeometry, network_input, upsample_to_frame
 from depth_lightning.models.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
@@ -92,15 +94,17 @@ def as_photo(image: Any) -> np.ndarray:
     return np.ascontiguousarray(a[..., :3])
 
 
-def prepare_photo(photo: np.ndarray) -> torch.Tensor:
-    """uint8 RGB photo (H,W,3) of any size -> the uint8 network input (3,228,304) (see the
-    module docstring): for a 640x480 photo exactly the training cache's 2x2 mean."""
-    return network_input(photo)
+def prepare_photo(photo: np.ndarray, geometry: FrameGeometry = NYU) -> torch.Tensor:
+    """uint8 RGB photo (H,W,3) of any size -> the uint8 network input (3,228,304 for NYU) (see
+    the module docstring): for a 640x480 photo exactly the training cache's 2x2 mean."""
+    return network_input(photo, geometry)
 
 
-def depth_to_photo(depth: torch.Tensor, size_hw: tuple[int, int]) -> np.ndarray:
-    """Predicted depth (1,55,74) in metres -> float32 depth in metres at the photo's size."""
-    out = upsample_to_frame(depth.float()[None], size_hw, mode="bilinear")
+def depth_to_photo(depth: torch.Tensor, size_hw: tuple[int, int],
+                   geometry: FrameGeometry = NYU) -> np.ndarray:
+    """Predicted depth (1,55,74 for NYU) in metres -> float32 depth in metres at the photo's
+    size."""
+    out = upsample_to_frame(depth.float()[None], size_hw, mode="bilinear", geometry=geometry)
     return out[0].cpu().numpy().astype(np.float32)
 
 
@@ -136,6 +140,7 @@ class DepthPredictor:
         self.batch_size = int(batch_size)
         self.data = data  # the data settings the checkpoint was trained on, if it says
         self._predict = StagePredictor(self.module)
+        self.geometry: FrameGeometry = getattr(module, "geometry", NYU)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "auto",
@@ -170,8 +175,10 @@ class DepthPredictor:
             if image is not None:
                 batch.append(as_photo(image))
             if batch and (image is None or len(batch) == self.batch_size):
-                preds = self.log_depth_batch(torch.stack([prepare_photo(p) for p in batch]))
-                out += [{c: depth_to_photo(preds[c][j], photo.shape[:2]) for c in columns}
+                preds = self.log_depth_batch(torch.stack([prepare_photo(p, self.geometry)
+                                                          for p in batch]))
+                out += [{c: depth_to_photo(preds[c][j], photo.shape[:2], self.geometry)
+                         for c in columns}
                         for j, photo in enumerate(batch)]
                 batch = []
         return out

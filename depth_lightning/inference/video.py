@@ -15,6 +15,7 @@ import torch
 
 from depth_lightning.core.files import write_with
 from depth_lightning.errors import DepthLightningError
+from depth_lightning.geometry import NYU, FrameGeometry
 from depth_lightning.inference.predictor import depth_to_photo, prepare_photo
 from depth_lightning.reporting.colour import DEFAULT_CMAP, colorize, depth_limits
 
@@ -62,7 +63,7 @@ def predict_frames(predictor: Any, path: Path, batch_size: int,
     for frame in itertools.chain(_frames(path), [None]):  # decoded lazily; None flushes
         if frame is not None:
             size = frame.shape[:2]
-            batch.append(prepare_photo(frame))
+            batch.append(prepare_photo(frame, predictor.geometry))
         if batch and (frame is None or len(batch) == batch_size):
             out = predictor.log_depth_batch(torch.stack(batch))[predictor.name]
             preds.append(out.cpu())
@@ -74,7 +75,8 @@ def predict_frames(predictor: Any, path: Path, batch_size: int,
 
 
 def write_depth_video(preds: torch.Tensor, size_hw: tuple[int, int], fps: float, out: Path,
-                      limits: tuple[float, float], cmap: str = DEFAULT_CMAP) -> Path:
+                      limits: tuple[float, float], cmap: str = DEFAULT_CMAP,
+                      geometry: FrameGeometry = NYU) -> Path:
     """Pass two: each map brought to the frame size (even, as H.264 needs), colour-mapped on
     `limits` and encoded (H.264, yuv420p) under a temporary name, then renamed into place."""
     imageio = _imageio()
@@ -87,7 +89,8 @@ def write_depth_video(preds: torch.Tensor, size_hw: tuple[int, int], fps: float,
                                     codec="libx264", pixelformat="yuv420p",
                                     macro_block_size=1) as writer:
                 for pred in preds:
-                    writer.append_data(colorize(depth_to_photo(pred, (h, w)), limits, cmap))
+                    writer.append_data(colorize(depth_to_photo(pred, (h, w), geometry), limits,
+                                                cmap))
             os.replace(named, tmp)
         finally:
             named.unlink(missing_ok=True)
@@ -105,4 +108,5 @@ def depth_video(predictor: Any, path: Path, out: Path, cmap: str = DEFAULT_CMAP,
     fps, _ = video_info(path)
     preds, size = predict_frames(predictor, path, batch_size, advance or (lambda n: None))
     limits = limits or depth_limits(preds.numpy())
-    return write_depth_video(preds, size, fps, out, limits, cmap), limits, len(preds)
+    return (write_depth_video(preds, size, fps, out, limits, cmap, predictor.geometry), limits,
+            len(preds))

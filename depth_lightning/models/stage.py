@@ -18,13 +18,13 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
-from depth_lightning.core.plugins import build, check_log_depth, check_loss
+from depth_lightning.core.plugins import build, check_log_depth, check_loss, takes
 from depth_lightning.core.settings import mapping, number
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.evaluation.metrics import DepthMetrics, RMSELog, SIRMSELog
 from depth_lightning.evaluation.protocols import TRAINING_TARGET
 from depth_lightning.evaluation.scoring import update_metrics
-from depth_lightning.geometry import INPUT_SIZE, OUTPUT_SIZE
+from depth_lightning.geometry import FrameGeometry, geometry_of
 from depth_lightning.losses import valid_mask
 from depth_lightning.models.checkpoints import CHECKPOINT_FORMAT, class_path
 from depth_lightning.models.optim import build_optimizer, build_scheduler, total_steps
@@ -43,6 +43,9 @@ class DepthStage(L.LightningModule):
         clip_grad_norm: clip the gradient norm of this stage's network to this value before
             each step (``null``: no clipping).
         channels_last, compile: speed settings (memory format; torch.compile of the network).
+        geometry: the data's frame chain (depth_lightning.geometry: `nyu`, `kitti`, or its
+            sizes), the model config takes it from `data.geometry`; a network whose constructor
+            has a `geometry` parameter is given it (saved with the network's settings).
         frozen: the frozen stages below this one, built by a refining stage before this
             stage's own network (the order the random initialisations are drawn in is part of
             a run's exact result); not a setting.
@@ -55,7 +58,8 @@ class DepthStage(L.LightningModule):
     def __init__(self, name: str, net: dict, loss: dict, optim: dict, scheduler: dict,
                  init: str = "kaiming_xavier", clip_grad_norm: float | None = None,
                  channels_last: bool = True, compile: bool = False,
-                 frozen: nn.Module | None = None, **own: Any) -> None:
+                 geometry: str | dict | None = None, frozen: nn.Module | None = None,
+                 **own: Any) -> None:
         super().__init__()
         net, loss, optim, scheduler = (
             mapping(value, f"model.{key}", example) for value, key, example in (
@@ -63,17 +67,21 @@ class DepthStage(L.LightningModule):
                 (loss, "loss", "model.loss.lam=0.5"),
                 (optim, "optim", "model.optim.momentum=0.9"),
                 (scheduler, "scheduler", "model.scheduler.name=cosine")))
+        self.geometry: FrameGeometry = geometry_of(geometry, "model.geometry")
+        if "geometry" not in net and takes(net.get("_target_"), "geometry"):
+            net = {**net, "geometry": self.geometry.settings()}
         self.save_hyperparameters(
             {"name": name, "net": dict(net), "loss": dict(loss), "optim": dict(optim),
              "scheduler": dict(scheduler), "init": init, **own,
              "clip_grad_norm": clip_grad_norm if clip_grad_norm is None else
              number(clip_grad_norm, "model.clip_grad_norm", minimum=0.0),
-             "channels_last": channels_last, "compile": compile})
+             "channels_last": channels_last, "compile": compile,
+             "geometry": self.geometry.settings()})
         self.name = name
         self.base = frozen
         self.net = build(net, "model.net")
         self.loss_fn = build(loss, "model.loss")
-        check_loss(self.loss_fn, "model.loss", OUTPUT_SIZE)
+        check_loss(self.loss_fn, "model.loss", self.geometry.output)
         self.train_metrics = MetricCollection(
             {"si_rmse_log": SIRMSELog(), "rmse_log": RMSELog()}, prefix="train/",
             compute_groups=False)
@@ -95,7 +103,7 @@ class DepthStage(L.LightningModule):
         self.eval()
         try:
             with torch.no_grad():
-                blank = torch.zeros(1, 3, *INPUT_SIZE, dtype=torch.uint8)
+                blank = torch.zeros(1, 3, *self.geometry.input, dtype=torch.uint8)
                 out = self.log_depths(self.prepare(blank))[self.name]
         except DepthLightningError:
             raise
@@ -105,7 +113,7 @@ class DepthStage(L.LightningModule):
                                       f"{self.call_signature} failed ({text})") from None
         finally:
             self.train(was_training)
-        check_log_depth(out, "model.net", 1, OUTPUT_SIZE)
+        check_log_depth(out, "model.net", 1, self.geometry.output)
 
     # -- forward ------------------------------------------------------------------------------
     @property
@@ -150,7 +158,8 @@ class DepthStage(L.LightningModule):
         loss = self.loss_fn(logs[self.name], depth, valid_mask(depth))
         self.log("val/loss", loss, on_epoch=True, batch_size=depth.shape[0], sync_dist=True)
         preds = {k: torch.exp(v.detach().float()) for k, v in logs.items()}
-        update_metrics({self.name: self.val_metrics}, preds, batch, TRAINING_TARGET)
+        update_metrics({self.name: self.val_metrics}, preds, batch, TRAINING_TARGET,
+                       self.geometry)
         return preds
 
     def on_validation_epoch_end(self) -> None:

@@ -1,7 +1,9 @@
 """The multi-scale network of Eigen, Puhrsch and Fergus (2014): CoarseNet and FineNet.
 
 Input images are 3x228x304 (NYU downsampled by 2 and cropped); both networks output log depth
-at 1x55x74, a quarter of the input.
+at 1x55x74, a quarter of the input. Other frame chains (`geometry`: KITTI's 576x172 input and
+142x27 output) change the sizes that follow from them: the flattened features of coarse5, the
+size coarse7 predicts, and fine1's vertical stride.
 """
 
 from __future__ import annotations
@@ -11,10 +13,34 @@ from torch import Tensor, nn
 
 from depth_lightning.core.settings import number, whole_number
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import OUTPUT_SIZE
+from depth_lightning.geometry import FrameGeometry, geometry_of
 
 FINE_STARTS = ("default", "identity")
 FINE4_GAINS = ("relu", "linear")
+
+
+def _conv(n: int, kernel: int, stride: int = 1) -> int:
+    return (n - kernel) // stride + 1
+
+
+def coarse5_size(geometry: FrameGeometry, pool: bool) -> tuple[int, int]:
+    """(H, W) of coarse5's features: coarse1 11x11/4 + pool, coarse2 + pool ("same" convs
+    after), and the optional pool after coarse5 (NYU: 27x37 -> 13x18 -> 6x9)."""
+    h, w = (_conv(n, 11, 4) // 2 // 2 for n in geometry.input)
+    return (h // 2, w // 2) if pool else (h, w)
+
+
+def fine1_stride(geometry: FrameGeometry) -> tuple[int, int]:
+    """fine1's (vertical, horizontal) stride: the one whose 9x9 conv and 2x2 pool land on the
+    chain's output size (NYU: 2 and 2; KITTI's 172 rows reach the paper's 27 with 3)."""
+    strides = []
+    for n, out in zip(geometry.input, geometry.output):
+        found = [s for s in range(1, 9) if _conv(n, 9, s) // 2 == out]
+        if not found:
+            raise DepthLightningError(f"geometry {geometry.name}: no fine1 stride takes "
+                                      f"{geometry.input} to {geometry.output}")
+        strides.append(found[0])
+    return strides[0], strides[1]
 
 
 class CoarseNet(nn.Module):
@@ -29,8 +55,9 @@ class CoarseNet(nn.Module):
     """
 
     def __init__(self, coarse5_pool: bool = True, dropout: float = 0.5,
-                 coarse6_units: int = 4096) -> None:
+                 coarse6_units: int = 4096, geometry: str | dict | None = None) -> None:
         super().__init__()
+        self.output_size = geometry_of(geometry, "model.net.geometry").output
         coarse6_units = whole_number(coarse6_units, "model.net.coarse6_units")
         dropout = number(dropout, "model.net.dropout", minimum=0.0)
         if dropout >= 1:
@@ -41,13 +68,11 @@ class CoarseNet(nn.Module):
         self.coarse4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
         self.coarse5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
         self.coarse5_pool = coarse5_pool
-        h, w = OUTPUT_SIZE[0] // 2 // 2, OUTPUT_SIZE[1] // 2 // 2  # 13x18 after two pools
-        if coarse5_pool:
-            h, w = h // 2, w // 2  # 6x9
-        self.flat_features = 256 * h * w
+        h, w = coarse5_size(geometry_of(geometry, "model.net.geometry"), coarse5_pool)
+        self.flat_features = 256 * h * w  # NYU: 256x6x9
         self.coarse6 = nn.Linear(self.flat_features, coarse6_units)
         self.dropout = nn.Dropout(dropout)
-        self.coarse7 = nn.Linear(coarse6_units, OUTPUT_SIZE[0] * OUTPUT_SIZE[1])
+        self.coarse7 = nn.Linear(coarse6_units, self.output_size[0] * self.output_size[1])
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
 
@@ -61,7 +86,7 @@ class CoarseNet(nn.Module):
         if self.coarse5_pool:
             x = self.pool(x)
         x = self.dropout(self.relu(self.coarse6(torch.flatten(x, 1))))
-        return self.coarse7(x).view(-1, 1, *OUTPUT_SIZE)
+        return self.coarse7(x).view(-1, 1, *self.output_size)
 
     @torch.no_grad()
     def init_head(self, mean_log_depth: Tensor, weight_scale: float = 0.01) -> None:
@@ -92,7 +117,7 @@ class FineNet(nn.Module):
     """
 
     def __init__(self, start: str = "default", fine4_gain: str = "relu",
-                 residual: bool = False) -> None:
+                 residual: bool = False, geometry: str | dict | None = None) -> None:
         super().__init__()
         if start not in FINE_STARTS:
             raise DepthLightningError(f"model.net.start: {start!r} is not one of {FINE_STARTS}")
@@ -100,7 +125,8 @@ class FineNet(nn.Module):
             raise DepthLightningError(f"model.net.fine4_gain: {fine4_gain!r} is not one of "
                                       f"{FINE4_GAINS}")
         self.start, self.fine4_gain, self.residual = start, fine4_gain, bool(residual)
-        self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=2)  # 228x304 -> 110x148
+        stride = fine1_stride(geometry_of(geometry, "model.net.geometry"))
+        self.fine1 = nn.Conv2d(3, 63, kernel_size=9, stride=stride)  # 228x304 -> 110x148
         self.fine3 = nn.Conv2d(64, 64, kernel_size=5, padding=2)
         self.fine4 = nn.Conv2d(64, 1, kernel_size=5, padding=2)
         self.pool = nn.MaxPool2d(2)  # -> 55x74

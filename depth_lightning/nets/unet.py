@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from depth_lightning.core.settings import whole_number
 from depth_lightning.errors import DepthLightningError
-from depth_lightning.geometry import OUTPUT_SIZE
+from depth_lightning.geometry import geometry_of
 
 RESNET18_WIDTHS = (64, 128, 256, 512)
 ENCODERS = ("builtin", "torchvision")
@@ -95,15 +95,21 @@ class UpBlock(nn.Module):
 
 class DepthHead(nn.Module):
     """The last layer: a 3x3 convolution without padding (57x76 -> 55x74, the target grid) plus
-    a per-pixel bias map, which `init_head` sets to the training mean log-depth map."""
+    a per-pixel bias map, which `init_head` sets to the training mean log-depth map. Where the
+    convolution does not land on `size` (another frame chain), its output is resized to it
+    (bilinear)."""
 
-    def __init__(self, c_in: int) -> None:
+    def __init__(self, c_in: int, size: tuple[int, int]) -> None:
         super().__init__()
+        self.size = tuple(size)
         self.conv = nn.Conv2d(c_in, 1, 3)
-        self.bias_map = nn.Parameter(torch.zeros(1, 1, *OUTPUT_SIZE))
+        self.bias_map = nn.Parameter(torch.zeros(1, 1, *size))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x) + self.bias_map.to(x.dtype)
+        y = self.conv(x)
+        if tuple(y.shape[-2:]) != self.size:
+            y = F.interpolate(y, size=self.size, mode="bilinear", align_corners=False)
+        return y + self.bias_map.to(x.dtype)
 
 
 class UNetResNet18(nn.Module):
@@ -119,7 +125,8 @@ class UNetResNet18(nn.Module):
     batch norm), layer1-layer4, up3, up2, up1, head.
     """
 
-    def __init__(self, decoder_width: int = 64, encoder: str = "builtin") -> None:
+    def __init__(self, decoder_width: int = 64, encoder: str = "builtin",
+                 geometry: str | dict | None = None) -> None:
         super().__init__()
         w = whole_number(decoder_width, "model.net.decoder_width")
         c1, c2, c3, c4 = RESNET18_WIDTHS
@@ -128,7 +135,7 @@ class UNetResNet18(nn.Module):
         self.up3 = UpBlock(c4, c3, 4 * w)
         self.up2 = UpBlock(4 * w, c2, 2 * w)
         self.up1 = UpBlock(2 * w, c1, w)
-        self.head = DepthHead(w)
+        self.head = DepthHead(w, geometry_of(geometry, "model.net.geometry").output)
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalised images (B,3,228,304) -> log depth (B,1,55,74)."""

@@ -76,10 +76,10 @@ def score_edges(jobs: list[dict[str, Any]], frame: int, threshold: float, radius
     start = 0
     for batch in dm.val_dataloader():
         preds = {n: p(batch)[jobs[i]["stage"]] for i, (n, p) in enumerate(predictors.items())}
-        update_metrics(metrics, preds, batch, TRAINING_TARGET)
+        update_metrics(metrics, preds, batch, TRAINING_TARGET, dm.geometry)
         n = batch["depth"].shape[0]
         if start <= frame < start + n:
-            (row,) = panel_rows(batch, preds, TRAINING_TARGET, [frame - start])
+            (row,) = panel_rows(batch, preds, TRAINING_TARGET, [frame - start], dm.geometry)
         start += n
     return {"scores": {n: {k: float(v) for k, v in m.compute().items()}
                        for n, m in metrics.items()}, "row": row}

@@ -123,7 +123,7 @@ class DepthPanels(L.Callback):
         if not self._due(trainer) or not outputs or len(self.rows) >= self.n_frames:
             return
         wanted = range(min(self.n_frames - len(self.rows), batch["depth"].shape[0]))
-        self.rows += panel_rows(batch, outputs, TRAINING_TARGET, wanted)
+        self.rows += panel_rows(batch, outputs, TRAINING_TARGET, wanted, pl_module.geometry)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rows, self.rows = self.rows, []

@@ -27,7 +27,8 @@ def final_scores(module: Any, dm: Any, precision: Any, device: Any = "cpu") -> d
     """A stage's own validation metrics over every validation frame, in one process (under DDP
     Lightning's sampler repeats frames to even out the last batch; this does not)."""
     predictor = StagePredictor(module.to(device).eval(), precision, columns=(module.name,))
-    metrics, _ = score([predictor], dm.val_dataloader(), TRAINING_TARGET, device=device)
+    metrics, _ = score([predictor], dm.val_dataloader(), TRAINING_TARGET, device=device,
+                       geometry=dm.geometry)
     return metrics[module.name]
 
 

@@ -59,7 +59,7 @@ def mean_scores(dm: Any) -> dict[str, float]:
                                   f"{dm.describe()} hold no valid depth (all 0, NaN, inf or "
                                   f"negative in {dm.target})")
     metrics, _ = score([MeanPredictor(dm.depth_statistics()["mean_depth"])], [batch],
-                       TRAINING_TARGET)
+                       TRAINING_TARGET, geometry=dm.geometry)
     return metrics["mean"]
 
 

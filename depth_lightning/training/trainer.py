@@ -10,7 +10,6 @@ and so does a profiler without a `dirpath`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from collections.abc import Mapping
@@ -19,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from depth_lightning.core.hardware import resolve_precision
-from depth_lightning.core.plugins import build
+from depth_lightning.core.plugins import build, takes
 from depth_lightning.errors import DepthLightningError, first_line, user_cause
 
 log = logging.getLogger("depth_lightning")
@@ -82,10 +81,7 @@ def _entries(node: DictConfig | None) -> list[tuple[str, DictConfig]]:
 
 def takes_stage(target: str) -> bool:
     """Whether the class or function `target` names has a `stage` parameter."""
-    try:
-        return "stage" in inspect.signature(get_object(target)).parameters
-    except Exception:  # not importable or no signature: `build` reports what is wrong
-        return False
+    return takes(target, "stage")
 
 
 def build_for_stage(cfg: Mapping[str, Any], setting: str, stage: StageContext) -> Any:
