@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: install train test test-fast lint sweep clean
+.PHONY: install train test test-fast lint sweep docs clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-sweep: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[dev,sweep,app]"
+	$(PY) -m pip install -q -e ".[dev,sweep,app,docs]"
 	touch $@
 
 # The main job: coarse, then fine on the frozen coarse network, on the embedded SynthRooms data.
@@ -40,6 +40,10 @@ lint: install
 sweep: $(VENV)/.installed-sweep
 	$(PY) -m depth_lightning.train -m +experiment=coarse +hparams_search=lambda $(ARGS)
 
+# The documentation site (MkDocs, strict: a broken link or reference fails) into site/.
+docs: $(VENV)/.installed-sweep
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache
+	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache site
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

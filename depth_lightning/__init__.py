@@ -1,6 +1,6 @@
 """depth_lightning: Eigen et al. 2014 multi-scale depth prediction with Lightning and Hydra."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place the version is set (pyproject.toml reads it)
 __all__ = ["DepthPredictor", "__version__"]
 
 

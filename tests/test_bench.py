@@ -1,5 +1,5 @@
 """The benchmark runs end to end and reports every figure (speed itself is not tested here:
-timings on a shared machine are noise; the README reports measured figures)."""
+timings on a shared machine are noise; docs/speed.md reports measured figures)."""
 
 import json
 

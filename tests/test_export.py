@@ -18,18 +18,24 @@ def reference(ckpt, images) -> np.ndarray:
     return p.log_depth_batch(images)[p.name][:, 0].numpy()
 
 
-def test_onnx_matches_pytorch_with_a_dynamic_batch(tiny_ckpts, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("exporter", ["legacy", "dynamo"])
+def test_onnx_matches_pytorch_with_a_dynamic_batch(tiny_ckpts, tmp_path, exporter):  # noqa: F811
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
+    if exporter == "dynamo":
+        pytest.importorskip("onnxscript")
     from depth_lightning.models.checkpoints import load_stage
 
-    path = export_onnx(load_stage(tiny_ckpts[1]), tmp_path / "fine.onnx")
+    path, used = export_onnx(load_stage(tiny_ckpts[1]), tmp_path / "fine.onnx",
+                             exporter=exporter)
+    assert used == exporter
     model = onnx.load(str(path))
     (inp,), (out,) = model.graph.input, model.graph.output
     assert (inp.name, out.name) == ("image", "depth")
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
-    assert dims == ["batch", 3, 228, 304] and model.opset_import[0].version == 17
+    opset = {o.domain: o.version for o in model.opset_import}[""]
+    assert dims == ["batch", 3, 228, 304] and opset == (17 if exporter == "legacy" else 18)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for batch in (1, 5):  # traced with 2
         images = example_images(batch, seed=batch)
@@ -61,10 +67,29 @@ def test_export_command_writes_only_its_file_and_refuses_bad_settings(tiny_ckpts
     res = run_job("export", f"ckpt_path={tiny_ckpts[1]}", "output=d.onnx",
                      cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "max relative difference to PyTorch" in res.stdout and "opset 17" in res.stdout
+    from depth_lightning.inference.export import onnx_exporter
+
+    used = onnx_exporter("auto")  # dynamo where onnxscript is installed
+    assert "max relative difference to PyTorch" in res.stdout
+    assert f"{used} exporter, opset {17 if used == 'legacy' else 18}" in res.stdout
     rel = float(res.stdout.rsplit("PyTorch ", 1)[1].split()[0])
     assert rel <= 1e-3 and [p.name for p in tmp_path.iterdir()] == ["d.onnx"]
     res = run_job("export", f"ckpt_path={tiny_ckpts[1]}", "format=tflite",
                      "output=no/such/dir/d.onnx", cwd=tmp_path)
     assert_one_line_error(res, "format:", "tflite")
     assert [p.name for p in tmp_path.iterdir()] == ["d.onnx"]
+
+
+def test_onnx_without_its_extra_is_one_line_naming_the_extra(tiny_ckpts, tmp_path,  # noqa: F811
+                                                            monkeypatch):
+    import sys
+
+    from depth_lightning.errors import DepthLightningError
+    from depth_lightning.models.checkpoints import load_stage
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    wanted = r"format=onnx needs the onnx package, in the app extra: pip install " \
+             r"'depth_lightning\[app\]'"
+    with pytest.raises(DepthLightningError, match=wanted):
+        export_onnx(load_stage(tiny_ckpts[0]), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

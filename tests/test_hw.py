@@ -48,3 +48,23 @@ def test_train_with_an_unknown_allocator_mode_is_one_line(tmp_path):
                      f"paths.log_dir={tmp_path / 'outputs'}", cwd=tmp_path)
     assert_one_line_error(res, "cpu_allocator", "'fast'")
     assert not list((tmp_path / "outputs").rglob("config.yaml")), "nothing half-written"
+
+
+@pytest.mark.parametrize("capability, accelerator, expected", [
+    ((7, 5), "auto", "16-mixed"),   # a T4 or V100: fp16 with loss scaling, the norm there
+    ((8, 0), "gpu", "bf16-mixed"),  # Ampere and newer: bf16
+    ((7, 5), "cpu", "32-true"),     # the GPU left unused
+])
+def test_precision_auto_on_cuda_gpus(monkeypatch, capability, accelerator, expected):
+    import torch
+
+    from depth_lightning.core import hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    hardware.native_bf16.cache_clear()
+    try:
+        assert hardware.resolve_precision("auto", accelerator) == expected
+        assert hardware.resolve_precision("32-true", accelerator) == "32-true"
+    finally:
+        hardware.native_bf16.cache_clear()

@@ -45,3 +45,18 @@ def test_logger_sends_the_config_once_and_keeps_checkpoints_offline(tmp_path):
     assert logger.log_hyperparams({"net": {"a": 1}}) is None and logger._experiment is None
     assert flat_table({"mean": {"rmse": 1.0}, "fine": {"delta1": 0.5}}) == {
         "final/mean/rmse": 1.0, "final/fine/delta1": 0.5}
+
+
+def test_a_resumed_stage_continues_its_own_wandb_run(tmp_path):
+    from depth_lightning.training.tracking import RUN_ID_FILE, WandbLogger
+    from depth_lightning.training.trainer import StageContext
+
+    stage = StageContext("coarse", tmp_path / "run" / "coarse")
+    first = WandbLogger(project="p", offline=True, stage=stage)
+    run_id = (stage.dir / RUN_ID_FILE).read_text().strip()
+    assert first._wandb_init["id"] == run_id and first._wandb_init["resume"] == "allow"
+    again = WandbLogger(project="p", offline=True, stage=stage)  # resume=RUN_DIR: same folder
+    assert again._wandb_init["id"] == run_id
+    other = WandbLogger(project="p", offline=True,
+                        stage=StageContext("coarse", tmp_path / "run2" / "coarse"))
+    assert other._wandb_init["id"] != run_id

@@ -7,9 +7,9 @@ adversarial stage's, spectral norm, hinge loss, Adam) for `--steps` steps to tel
 truth from those fixed predictions, once per variant of what D sees. Prints, per variant, the
 balanced accuracy (mean of the shares of real and fake patches called right) over each
 quarter of its steps and on `--held-out` other training frames, and a last JSON line.
-This is the measurement behind README "Adversarial fine stage": with raw log depth
-(``raw``) a spectrally normalised D learns slowly; centred and scaled (``centred_x4``, the
-default of `model.adversarial`) it does not.
+This is the measurement behind docs/experiments/after-2014.md, "Adversarial fine stage": with
+raw log depth (``raw``) a spectrally normalised D learns slowly; centred and scaled
+(``centred_x4``, the default of `model.adversarial`) it does not.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ of each fine layer, and once at the start the scales the fine network mixes: the
 input, the pooled fine1 features, the concatenated coarse map and the first output. Hydra
 overrides after the checkpoint change the fine stage (``model.clip_grad_norm=1``,
 ``model.net.fine4_gain=linear``, ...). The last line is a JSON object with the figures.
-This is the measurement behind README "The seed's settings": why the fine stage diverged.
+This is the measurement behind docs/training.md, "Why the fine stage diverged at the seed's
+settings".
 """
 
 from __future__ import annotations

@@ -27,11 +27,17 @@ def native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_precision(precision: str | int | None) -> str | int | None:
-    """`auto` -> bf16-mixed where native, else 32-true; anything else is Lightning's own."""
-    if precision == "auto":
-        return "bf16-mixed" if native_bf16() else "32-true"
-    return precision
+def resolve_precision(precision: str | int | None, accelerator: str | None = "auto"
+                      ) -> str | int | None:
+    """`auto` -> bf16-mixed where bf16 is native; 16-mixed (fp16 with loss scaling) on a CUDA
+    GPU without it (before Ampere), the norm there; else 32-true. Anything else is Lightning's
+    own. `accelerator` is the Trainer's: `cpu` rules out the GPU."""
+    if precision != "auto":
+        return precision
+    on_gpu = torch.cuda.is_available() and str(accelerator) in ("auto", "gpu", "cuda", "None")
+    if on_gpu:
+        return "bf16-mixed" if native_bf16() else "16-mixed"
+    return "bf16-mixed" if native_bf16() and not torch.cuda.is_available() else "32-true"
 
 
 # glibc mallopt parameters (malloc.h)

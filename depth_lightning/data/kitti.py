@@ -50,8 +50,10 @@ class KITTI(Sequence):
             `root/depth`, or in `depth_root`.
         cameras: image_02 (left), image_03 (right) or both.
         depth: groundtruth | velodyne_raw | auto (groundtruth where present).
-        test_file, train_file: split lists of one's own for the `eigen` split (default: the
-            697 frames of Eigen's test list; training on every other drive).
+        test_file: a test list of one's own for the `eigen` split (default: the 697 frames of
+            Eigen's test list).
+        train_file: a training list of one's own for the `eigen` split (default: every frame
+            of the drives the test list does not come from).
     """
 
     sparse_depth = True

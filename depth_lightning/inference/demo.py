@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from depth_lightning.core.extras import need
 from depth_lightning.core.files import write_bytes, write_with
 from depth_lightning.core.hardware import resolve_device
 from depth_lightning.core.settings import required, user_path, whole_number
@@ -38,12 +39,7 @@ from depth_lightning.reporting.tables import column_name
 
 
 def _gradio() -> Any:
-    try:
-        import gradio as gr
-    except ImportError:
-        raise DepthLightningError("the demo needs the app extra (pip install "
-                                  "'depth_lightning[app]')") from None
-    return gr
+    return need("gradio", "the demo")
 
 
 def depth_outputs(predictor: DepthPredictor, photo: np.ndarray, folder: Path,

@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from depth_lightning.core.extras import has, need
 from depth_lightning.core.files import write_with
 from depth_lightning.core.settings import required, user_path, whole_number
 from depth_lightning.errors import DepthLightningError
@@ -34,6 +35,7 @@ log = logging.getLogger("depth_lightning")
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT_NAME, OUTPUT_NAME = "image", "depth"
 DEFAULT_OPSET = 17
+EXPORTERS = ("auto", "dynamo", "legacy")
 
 
 class DepthGraph(nn.Module):
@@ -64,19 +66,45 @@ def example_images(batch: int = 2, seed: int = 0, geometry: FrameGeometry = NYU)
     return torch.randint(0, 256, (batch, 3, *geometry.input), dtype=torch.uint8, generator=g)
 
 
-def export_onnx(stage: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Write `stage` as ONNX (TorchScript-based exporter: no onnxscript needed), atomically."""
+def onnx_exporter(choice: str = "auto") -> str:
+    """The ONNX exporter to use: ``dynamo`` (torch.export, needs onnxscript) or ``legacy``
+    (TorchScript-based, deprecated by torch); ``auto`` = dynamo where onnxscript is installed."""
+    if choice not in EXPORTERS:
+        raise DepthLightningError(f"exporter: must be one of {EXPORTERS}, got {choice!r}")
+    if choice == "auto":
+        return "dynamo" if has("onnxscript") else "legacy"
+    if choice == "dynamo":
+        need("onnxscript", "exporter=dynamo")
+    return choice
+
+
+def export_onnx(stage: nn.Module, path: str | Path, opset: int = DEFAULT_OPSET,
+                exporter: str = "auto") -> tuple[Path, str]:
+    """Write `stage` as ONNX with a dynamic batch size, atomically; the file and the exporter
+    used (:func:`onnx_exporter`)."""
+    need("onnx", "format=onnx")
+    exporter = onnx_exporter(exporter)
     graph = DepthGraph(stage)
+    images = example_images(geometry=graph.geometry)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-            torch.onnx.export(graph, (example_images(geometry=graph.geometry),), str(tmp),
-                              dynamo=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              opset_version=opset, do_constant_folding=True,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            if exporter == "dynamo":
+                batch = torch.export.Dim("batch", min=1, max=1024)
+                program = torch.onnx.export(graph, (images,), dynamo=True,
+                                            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                            opset_version=max(opset, 18), verbose=False,
+                                            dynamic_shapes=({0: batch},))
+                program.save(str(tmp))
+            else:
+                torch.onnx.export(graph, (images,), str(tmp), dynamo=False,
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  opset_version=opset, do_constant_folding=True,
+                                  dynamic_axes={INPUT_NAME: {0: "batch"},
+                                                OUTPUT_NAME: {0: "batch"}})
 
-    return write_with(path, write)
+    return write_with(path, write), exporter
 
 
 def export_torchscript(stage: nn.Module, path: str | Path) -> Path:
@@ -126,14 +154,16 @@ def run(cfg: DictConfig) -> Path:
         raise DepthLightningError(f"output: {out} is a folder or its folder does not exist; "
                                   "give a file name, e.g. output=depth.onnx")
     stage = load_stage(ckpt_path).to("cpu").float()
+    exporter = str(cfg.get("exporter", "auto"))
     if fmt == "onnx":
-        export_onnx(stage, out, opset)
+        _, exporter = export_onnx(stage, out, opset, exporter)
     else:
         export_torchscript(stage, out)
+    (ih, iw), (oh, ow) = stage.geometry.input, stage.geometry.output
     line = f"wrote {out} ({fmt}, {'+'.join(stage.columns)}): input '{INPUT_NAME}' uint8 " \
-           f"(batch,3,228,304), output '{OUTPUT_NAME}' float32 (batch,55,74) in metres"
+           f"(batch,3,{ih},{iw}), output '{OUTPUT_NAME}' float32 (batch,{oh},{ow}) in metres"
     if fmt == "onnx":
-        line += f", opset {opset}"
+        line += f", {exporter} exporter, opset {max(opset, 18) if exporter == 'dynamo' else opset}"
     try:
         line += f"; max relative difference to PyTorch {max_relative_difference(stage, out):.1e}"
     except ImportError:

@@ -32,6 +32,7 @@ from depth_lightning.models.checkpoints import (
     load_checkpoint,
     stage_from_checkpoint,
 )
+from depth_lightning.models.weights import SUFFIX, save_safetensors
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -198,10 +199,13 @@ class DepthPredictor:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a lean checkpoint (weights and settings, no optimiser state) that
-        `from_checkpoint`, `predict` and `evaluate` read like a training one."""
+        `from_checkpoint`, `predict` and `evaluate` read like a training one; a path ending in
+        `.safetensors` gets a safetensors file (no pickle: safe to share and to load)."""
         module = self.module
         ckpt = {"state_dict": {k: v.cpu() for k, v in module.state_dict().items()},
                 "hyper_parameters": dict(module.hparams),
                 "depth_lightning": {"stage": module.name, "format": CHECKPOINT_FORMAT,
                                     "columns": list(module.columns), "data": self.data}}
+        if str(path).endswith(SUFFIX):
+            return save_safetensors(ckpt, path)
         return write_with(path, lambda tmp: torch.save(ckpt, tmp))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from depth_lightning.core.extras import need
 from depth_lightning.core.files import write_with
 from depth_lightning.errors import DepthLightningError
 from depth_lightning.geometry import NYU, FrameGeometry
@@ -27,13 +28,8 @@ def is_video(path: str | os.PathLike[str]) -> bool:
 
 
 def _imageio() -> Any:
-    try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401  (the bundled ffmpeg)
-    except ImportError:
-        raise DepthLightningError("input: reading and writing videos needs the app extra "
-                                  "(pip install 'depth_lightning[app]')") from None
-    return imageio
+    need("imageio_ffmpeg", "input: reading and writing videos")  # the bundled ffmpeg
+    return need("imageio.v2", "input: reading and writing videos")
 
 
 def video_info(path: Path) -> tuple[float, int]:

@@ -111,7 +111,7 @@ class AdversarialStage(FineStage):
             normalised RGB (unit scale) and D would learn it slowly: on the fine stage's
             maps of a `make train` run, D alone reached 0.56 balanced accuracy after 400
             steps on raw log depth and 0.76 on centred log depth x 4
-            (`python -m depth_lightning.bench.discriminator`, README).
+            (`python -m depth_lightning.bench.discriminator`, docs/experiments/after-2014.md).
         others: as :class:`~depth_lightning.models.fine.FineStage`.
 
     Logged per epoch: ``train/d_loss``, ``train/g_adv`` (G's adversarial term),

@@ -1,6 +1,7 @@
 """Checkpoints: safe loading (`weights_only=True`), the stage they hold, and rebuilding it.
 
-A depth_lightning checkpoint is Lightning's, plus ``checkpoint["depth_lightning"] = {"stage":
+A depth_lightning checkpoint is Lightning's (or a `.safetensors` file with the same entries,
+depth_lightning.models.weights), plus ``checkpoint["depth_lightning"] = {"stage":
 name, "format": 2, "module": class path, "columns": [...], "data": {...}}``. Its
 hyper-parameters are the stage's primitive settings, the frozen networks below it included
 (``base``), so one file rebuilds the stage as the class `module` names. Checkpoints written
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 
 from depth_lightning.errors import CheckpointError, DepthLightningError, first_line
+from depth_lightning.models.weights import is_safetensors, read_safetensors
 
 if TYPE_CHECKING:
     from depth_lightning.models.stage import DepthStage
@@ -97,7 +99,10 @@ def load_checkpoint(path: str | Path, expect_stage: str | None = None,
     if not path.is_file():
         raise CheckpointError(f"{setting}: {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read_safetensors(path, setting) if is_safetensors(path) else \
+            torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as e:  # pickled code, truncated file, not a torch file at all
         if holds_pickled_code(path):
             raise CheckpointError(

@@ -37,6 +37,7 @@ class CoarseStage(DepthStage):
     def setup(self, stage: str) -> None:
         # The mean map needs the training set's statistics, known only once data is set up;
         # a resumed fit restores its weights after this, so nothing is lost.
+        super().setup(stage)
         if stage != "fit" or self._head_ready:
             return
         self._head_ready = True

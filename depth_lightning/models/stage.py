@@ -28,6 +28,7 @@ from depth_lightning.geometry import FrameGeometry, geometry_of
 from depth_lightning.losses import valid_mask
 from depth_lightning.models.checkpoints import CHECKPOINT_FORMAT, class_path
 from depth_lightning.models.optim import build_optimizer, build_scheduler, total_steps
+from depth_lightning.models.weights import load_net_weights
 from depth_lightning.nets import init_weights, normalize_images
 
 
@@ -68,6 +69,9 @@ class DepthStage(L.LightningModule):
                 (optim, "optim", "model.optim.momentum=0.9"),
                 (scheduler, "scheduler", "model.scheduler.name=cosine")))
         self.geometry: FrameGeometry = geometry_of(geometry, "model.geometry")
+        # pretrained weights from a file (model.net.weights), loaded when training starts
+        self.net_weights = net.get("weights")
+        net = {k: v for k, v in net.items() if k != "weights"}
         if "geometry" not in net and takes(net.get("_target_"), "geometry"):
             net = {**net, "geometry": self.geometry.settings()}
         self.save_hyperparameters(
@@ -137,6 +141,12 @@ class DepthStage(L.LightningModule):
         return self.log_depths(self.prepare(images))[self.name]
 
     # -- training -----------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Before a resumed fit restores its checkpoint, which then wins.
+        if stage == "fit" and self.net_weights and not getattr(self, "_weights_loaded", False):
+            self._weights_loaded = True
+            load_net_weights(self.net, self.net_weights)
+
     def configure_model(self) -> None:
         if self.hparams.compile:
             self.net.compile()

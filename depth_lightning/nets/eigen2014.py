@@ -113,7 +113,7 @@ class FineNet(nn.Module):
     ``linear`` divides fine4's weights by sqrt 2 after it, Kaiming's gain for a layer with no
     ReLU after it (fine4 is the linear output).
     `residual`: fine4 predicts a correction added to the coarse map instead of the map itself
-    (not in the paper; the default recipe's choice, README "The recipe").
+    (not in the paper; the default recipe's choice, docs/training.md, "Recipes").
     """
 
     def __init__(self, start: str = "default", fine4_gain: str = "relu",

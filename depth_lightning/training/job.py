@@ -111,7 +111,8 @@ def run_stages(cfg: DictConfig, specs: list[StageSpec], dm: Any, resuming: bool,
     """Score given stages, train the others in order (continuing a stopped one from its
     last.ckpt when resuming); each finished stage leaves `<stage>/stage.json`."""
     out_dir = Path(cfg.paths.output_dir)
-    precision = resolve_precision(cfg.trainer.get("precision", "auto"))
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"),
+                                  cfg.trainer.get("accelerator", "auto"))
     metrics: Table = {}
     best: dict[str, str] = {}
     for i, spec in enumerate(specs):

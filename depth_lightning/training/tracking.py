@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import netrc
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers.wandb import WandbLogger as _LightningWandbLogger
 from omegaconf import DictConfig, OmegaConf
+
+from depth_lightning.core.files import write_text
+
+RUN_ID_FILE = "wandb_id.txt"
 
 
 class WandbLogger(_LightningWandbLogger):
@@ -37,7 +42,9 @@ class WandbLogger(_LightningWandbLogger):
     Args:
         stage: the stage being trained (depth_lightning.training.trainer.StageContext): names
             the run (``<swept overrides> (<stage>)``), its job type and first tag, and is its
-            folder unless `save_dir` is given.
+            folder unless `save_dir` is given. The run's id is kept in the stage's folder
+            (``wandb_id.txt``): a stopped run continued with `resume=RUN_DIR` continues the
+            same W&B run.
         group, offline: null for the sweep's (or run's) folder name, and offline unless the
             machine has W&B credentials.
         others: Lightning's WandbLogger's.
@@ -53,6 +60,8 @@ class WandbLogger(_LightningWandbLogger):
             job_type = job_type or stage.name
             tags = stage_tags(tags, stage.name)
             save_dir = save_dir or str(stage.dir)
+            if kwargs.get("id") is None:
+                kwargs["id"], kwargs["resume"] = stage_run_id(Path(stage.dir)), "allow"
         super().__init__(*args, offline=offline and not log_model, log_model=log_model,
                          group=group or sweep_group(), name=name, job_type=job_type,
                          tags=list(tags) if tags else None, save_dir=save_dir or ".",
@@ -63,6 +72,17 @@ class WandbLogger(_LightningWandbLogger):
 
     def log_hyperparams(self, params: Any) -> None:  # the config goes once, in start_wandb
         return None
+
+
+def stage_run_id(stage_dir: Path) -> str:
+    """The W&B run id of a stage: the one kept in its folder, or a new one, kept there."""
+    path = stage_dir / RUN_ID_FILE
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_text(path, run_id + "\n")
+    return run_id
 
 
 def has_wandb_credentials() -> bool:

@@ -120,7 +120,8 @@ def trainer_settings(cfg: DictConfig, max_epochs: int, root_dir: Path | str) -> 
     """The Trainer's config for a stage of `max_epochs` epochs writing into `root_dir`
     (precision `auto` resolved; a debug config's Trainer settings win)."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"))
+    trainer_cfg["precision"] = resolve_precision(trainer_cfg.get("precision", "auto"),
+                                                 trainer_cfg.get("accelerator", "auto"))
     trainer_cfg["max_epochs"] = max_epochs
     trainer_cfg["default_root_dir"] = str(root_dir)
     debug = cfg.get("debug")  # debug=fdr|limit|...: its Trainer settings win over the stage's

@@ -21,7 +21,7 @@ FEATURES = {
 }
 ALL_FEATURES: tuple[str, ...] = tuple(sorted(FEATURES))
 # The default stays the version-1 generator: at an equal training budget the features did not
-# (yet) bring a model closer to real NYU frames (README "Sim-to-real").
+# (yet) bring a model closer to real NYU frames (docs/experiments/sim-to-real.md).
 DEFAULT_FEATURES: tuple[str, ...] = ()
 # Bump when what a feature renders changes: it is part of the file name of feature datasets.
 FEATURES_VERSION = "1"
