@@ -28,7 +28,9 @@ class FrozenChain(nn.Module):
     def __init__(self, specs: list[dict]) -> None:
         super().__init__()
         self.names = [s["name"] for s in specs]
-        self.nets = nn.ModuleList(build(s["net"], f"{s['name']} stage net") for s in specs)
+        # (a frozen network's weights come from its stage's checkpoint, never from a file)
+        self.nets = nn.ModuleList(build({k: v for k, v in s["net"].items() if k != "weights"},
+                                        f"{s['name']} stage net") for s in specs)
         self.requires_grad_(False)
         self.eval()
 
