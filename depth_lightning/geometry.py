@@ -47,6 +47,9 @@ class FrameGeometry:
                 raise ValueError(f"geometry {self.name}: {key} must be [height, width], got "
                                  f"{getattr(self, key)!r}")
             object.__setattr__(self, key, size)
+        if self.intrinsics is not None and len(self.intrinsics) != 4:
+            raise ValueError(f"geometry {self.name}: intrinsics must be [fx, fy, cx, cy], got "
+                             f"{list(self.intrinsics)}")
         if self.input[0] > self.input_frame[0] or self.input[1] > self.input_frame[1]:
             raise ValueError(f"geometry {self.name}: the {self.input} input crop does not fit in "
                              f"the {self.input_frame} input frame")

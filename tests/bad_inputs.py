@@ -199,6 +199,8 @@ CASES = [
                                                 "data.path={nyu_nan}", "data.split.kind=all",
                                                 *EVAL[:2]],
          ["eval:", "none of the", "ground-truth depth"]),
+    Case("evaluate_resolution_output", "evaluate", ["ckpt_path={fine}", "+eval.resolution=output",
+                                                    *EVAL], ["eval.resolution", "full frames"]),
     Case("evaluate_device_cuda", "evaluate", ["ckpt_path={fine}", "device=cuda", *EVAL],
          ["device", "cuda"]),
     Case("evaluate_device_unknown", "evaluate", ["ckpt_path={fine}", "device=tpu9", *EVAL],

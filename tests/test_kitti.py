@@ -94,6 +94,32 @@ def test_an_augmented_training_target_holds_only_measured_depths(kitti):
     assert np.isin(values, np.unique(depth[depth > 0])).all()
 
 
+def test_the_validation_crop_is_the_networks_crop_to_the_pixel(kitti):
+    from depth_lightning.geometry import crop_input
+
+    image, depth, _, _ = input_frame(kitti[1], KITTI_CHAIN, sparse=True)
+    img, _ = JointTransform(False, geometry=KITTI_CHAIN, sparse=True)(image, depth)
+    assert torch.equal(img, crop_input(torch.from_numpy(image).permute(2, 0, 1), KITTI_CHAIN))
+
+
+def test_pixel_crops_are_checked_on_each_frames_size_and_scalars_refused():
+    p = EvalProtocol.from_config({"name": "k", "crop": [153, 371, 44, 1197]})
+    assert p.region_for((375, 1242), KITTI_CHAIN) == (153, 371, 44, 1197)
+    with pytest.raises(Exception, match="eval.crop: .* not inside a 240x320 frame"):
+        p.region_for((240, 320), KITTI_CHAIN)
+    with pytest.raises(Exception, match="eval.crop: must be network"):
+        EvalProtocol.from_config({"name": "k", "crop": 5})
+
+
+def test_least_squares_alignment_of_a_constant_gives_the_mean_depth():
+    p = EvalProtocol.from_config({"name": "l", "crop": None, "align": "lstsq"})
+    gt = torch.tensor([[[2.0, 4.0], [6.0, 0.0]]])
+    out = p.finish(torch.full((1, 2, 2), 3.0), gt, gt > 0)
+    assert torch.allclose(out, torch.full((1, 2, 2), 4.0))
+    scaled = p.finish(gt * 2 + 1, gt, gt > 0)  # an affine copy is aligned back exactly
+    assert torch.allclose(scaled[gt > 0], gt[gt > 0])
+
+
 def test_the_crops_pixel_boxes_are_the_published_fractions():
     garg = EvalProtocol.from_config({"name": "g", "crop": "garg", "upsample": "bilinear"})
     eigen = EvalProtocol.from_config({"name": "e", "crop": "kitti_eigen"})
@@ -166,7 +192,9 @@ def test_the_eigen_split_list_has_its_697_frames_of_28_drives():
 
 def test_splits_of_the_samples(kitti, tmp_path):
     tr, va = kitti.auto_split({"seed": 0, "val_fraction": 0.2})  # no Eigen test frame here
-    assert len(tr) + len(va) == 14 and not set(tr) & set(va)
+    assert (len(tr), len(va)) == (12, 2) and not set(tr) & set(va)
+    moments = [{n.split()[1] for n in (kitti.names[i] for i in part)} for part in (tr, va)]
+    assert not moments[0] & moments[1]  # both cameras of a moment on one side
     tr, va = kitti.benchmark_split()
     assert len(tr) == 14 and len(va) == 0
     listed = tmp_path / "test.txt"
@@ -271,7 +299,7 @@ def test_the_data_module_batches_kitti_at_its_chains_sizes(samples, tmp_path):
                   f"paths.data_dir={tmp_path}", "data.num_workers=0", "data.batch_size=4")
     dm = build(cfg.data, "data")
     dm.setup("fit")
-    assert (len(dm.train_idx), len(dm.val_idx)) == (11, 3)  # auto: no Eigen test frame here
+    assert (len(dm.train_idx), len(dm.val_idx)) == (12, 2)  # auto: no Eigen test frame here
     batch = next(iter(dm.train_dataloader()))
     assert tuple(batch["image"].shape) == (4, 3, 172, 576)
     assert tuple(batch["depth"].shape) == (4, 1, 27, 142)

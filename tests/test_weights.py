@@ -96,3 +96,13 @@ def test_weights_that_match_nothing_are_one_clear_error(tmp_path):
     torch.save({"something.else": torch.zeros(3)}, tmp_path / "x.pt")
     with pytest.raises(DepthLightningError, match="model.net.weights: no tensor of .*x.pt"):
         load_net_weights(UNetResNet18(decoder_width=8), tmp_path / "x.pt")
+
+
+def test_a_truncated_weights_file_is_one_clear_error(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"coarse1.weight": torch.zeros(96, 3, 11, 11)}, str(tmp_path / "w.safetensors"))
+    data = (tmp_path / "w.safetensors").read_bytes()
+    (tmp_path / "half.safetensors").write_bytes(data[:len(data) // 2])
+    with pytest.raises(DepthLightningError, match="half.safetensors is not a readable safetensors"):
+        load_net_weights(coarse_stage().net, tmp_path / "half.safetensors")

@@ -316,7 +316,7 @@ class DepthDataModule(L.LightningDataModule):
         """Centre-crop targets (N,1,55,74) of frames `indices`, as the validation loader gives."""
         src_hw = self.cache.depth.shape[1:]
         size, out_size = self.geometry.input, self.geometry.output
-        crop = ((src_hw[1] - size[1]) / 2, (src_hw[0] - size[0]) / 2)
+        crop = ((src_hw[1] - size[1]) // 2, (src_hw[0] - size[0]) // 2)  # whole pixels
         grid = sampling_grid(size if self.sparse else out_size, src_hw, crop, 1.0, 0.0, False,
                              size)
         # A map of its own, dropped on return: pages touched here leave this process with it.

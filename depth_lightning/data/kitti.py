@@ -167,18 +167,26 @@ class KITTI(Sequence):
                 "official": lambda s: self.benchmark_split()}
 
     def auto_split(self, settings: dict) -> tuple[np.ndarray, np.ndarray]:
-        """`eigen` when a frame of the test list is here, else a seeded random split of the
-        frames (`val_fraction`, `seed`), said in a warning."""
+        """`eigen` when a frame of the test list is here, else a seeded random split
+        (`val_fraction`, `seed`), said in a warning: of whole drives when there are several
+        (no near-duplicate frames on both sides), else of time-steps (both cameras of a
+        moment on one side; neighbouring moments still look alike)."""
         keys = set(self.names)
         if self.test_file or any(k in keys for k in read_list(EIGEN_TEST_LIST, "eigen")):
             return self.eigen_split()
-        frac = float(settings.get("val_fraction", 0.2))
-        order = np.random.default_rng(int(settings.get("seed", 0))).permutation(len(self))
-        n_val = max(1, int(round(frac * len(self))))
+        drives = sorted({f.drive for f in self.frames})
+        groups = [f.drive for f in self.frames] if len(drives) > 1 else \
+            [f"{f.drive}/{f.frame}" for f in self.frames]
+        unique = sorted(set(groups))
+        order = np.random.default_rng(int(settings.get("seed", 0))).permutation(len(unique))
+        n_val = max(1, int(round(float(settings.get("val_fraction", 0.2)) * len(unique))))
+        held = {unique[j] for j in order[:n_val]}
+        is_val = np.array([g in held for g in groups])
         log.warning("data.split.kind=auto: none of Eigen's 697 test frames is under %s; "
-                    "using a random %d / %d split of its %d frames", self.root,
-                    len(self) - n_val, n_val, len(self))
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
+                    "using a random split of its %s: %d / %d frames", self.root,
+                    "drives" if len(drives) > 1 else "time-steps", int((~is_val).sum()),
+                    int(is_val.sum()))
+        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
     def official_split(self) -> tuple[np.ndarray, np.ndarray]:
         return self.benchmark_split()

@@ -89,9 +89,9 @@ class JointTransform:
         ch, cw = self.geometry.input
         aug = self.augment
         if not self.train:
-            return {"scale": 1.0, "angle": 0.0, "flip": False, "crop": ((W - cw) / 2,
-                                                                         (H - ch) / 2),
-                    "color": None}
+            # whole pixels, as geometry.crop_offset: the centre crop copies pixels exactly
+            return {"scale": 1.0, "angle": 0.0, "flip": False,
+                    "crop": ((W - cw) // 2, (H - ch) // 2), "color": None}
         r = torch.rand(6, generator=generator).tolist()
         s = 1.0 if aug.scale is None else aug.scale[0] + r[0] * (aug.scale[1] - aug.scale[0])
         angle = (2 * r[1] - 1) * aug.rotate if aug.rotate else 0.0

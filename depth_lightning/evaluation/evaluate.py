@@ -151,7 +151,8 @@ def evaluate_frames(module: Any, frames: Sequence[dict], indices: Sequence[int],
     if unscored and len(unscored) == len(metrics):
         raise DepthLightningError(
             f"eval: none of the {len(indices)} frames has a ground-truth depth inside the "
-            f"protocol's region and caps ({protocol.describe()}): all 0, NaN or out of range")
+            f"protocol's region and caps ({protocol.describe(geometry)}): all 0, NaN or out "
+            "of range")
     return metrics, panels
 
 
@@ -229,6 +230,10 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     ckpt_path = user_path(required(cfg, "ckpt_path", "the checkpoint to evaluate, e.g. "
                                    "ckpt_path=outputs/train/runs/RUN/fine/checkpoints/best.ckpt"))
     protocol = EvalProtocol.from_config(OmegaConf.to_container(cfg.eval, resolve=True))
+    if protocol.resolution != "frame":
+        raise DepthLightningError("eval.resolution: evaluate scores full frames (frame); the "
+                                  "network's output size is what validation during training "
+                                  "scores")
     batch_size = whole_number(cfg.get("batch_size"), "batch_size")
     device = resolve_device(str(cfg.get("device", "auto")), str(cfg.get("cpu_allocator", "reuse")))
     ckpt = load_checkpoint(ckpt_path)  # before the data: a wrong checkpoint fails in a second
@@ -240,14 +245,15 @@ def run(cfg: DictConfig) -> dict[str, dict[str, float]]:
     indices = [int(i) for i in dm.val_idx]
     keep = figure_positions(cfg, len(indices))
     log.info("evaluating %s (%s stage) on %d frames of %s (%s); protocol %s", ckpt_path,
-             module.name, len(indices), dm.describe(), data_from, protocol.describe())
+             module.name, len(indices), dm.describe(), data_from,
+             protocol.describe(module.geometry))
     mean_depth, mean_note = mean_baseline(dm)
     metrics, panels = evaluate_frames(module, dm.source, indices, protocol, mean_depth,
                                       batch_size=batch_size, device=device, keep=keep)
     table = markdown_table(metrics) + "\n\n" + relative_to_constant(metrics)
     header = (f"Evaluation of `{ckpt_path}` ({module.name} stage) on the {len(indices)} "
               f"validation frames of `{dm.describe()}` (data {data_from}).\n\nProtocol "
-              f"{protocol.describe()}. {mean_note}\n")
+              f"{protocol.describe(module.geometry)}. {mean_note}\n")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "metrics.json", metrics)
     write_text(out_dir / "table.md", f"{header}\n{table}\n")

@@ -108,16 +108,14 @@ class EvalProtocol:
         if isinstance(crop, str) and crop in NAMED_CROPS:
             crop = NAMED_CROPS[crop]
         if not (crop is None or crop == "network"):
-            if isinstance(crop, str) or len(crop) != 4:
+            if isinstance(crop, str) or not hasattr(crop, "__len__") or len(crop) != 4:
                 raise bad("crop", f"must be network, {', '.join(NAMED_CROPS)}, null or [top, "
                           f"bottom, left, right], got {crop!r}")
             box = _crop_box(crop)
             if box is None:
                 raise bad("crop", f"{list(crop)}: give four pixel rows and columns, or four "
                           "fractions top < bottom, left < right between 0 and 1")
-            if all(isinstance(c, int) for c in box) and self.resolution == "frame":
-                self._region_inside(box, NYU.frame)  # pixel crops are NYU's 480x640 frame
-            object.__setattr__(self, "crop", box)
+            object.__setattr__(self, "crop", box)  # pixel boxes are checked on each frame
         if not self.min_depth > 0 or (self.max_depth is not None
                                       and not self.max_depth > self.min_depth):
             raise bad("min_depth", f"need 0 < min_depth < max_depth, got {self.min_depth} and "
@@ -132,7 +130,7 @@ class EvalProtocol:
             raise DepthLightningError(f"eval: unknown setting(s) {unknown}; expected "
                                       f"{sorted(FIELDS)}")
         crop = cfg.get("crop", "network")
-        if crop is not None and not isinstance(crop, str):
+        if crop is not None and not isinstance(crop, str) and hasattr(crop, "__iter__"):
             crop = tuple(crop)
         try:
             caps = (float(cfg.get("min_depth", 1e-3)),
@@ -234,22 +232,25 @@ class EvalProtocol:
                 out.append(p)
             elif self.align == "median":
                 out.append(p * (tv.median() / pv.median().clamp_min(1e-12)).to(p.dtype))
-            else:  # least squares scale and shift: min |s p + c - t|^2
-                a = torch.stack([pv, torch.ones_like(pv)], 1)
-                s, c = torch.linalg.lstsq(a, tv[:, None]).solution[:, 0]
+            else:  # least squares scale and shift, min |s p + c - t|^2, in closed form (a
+                # constant prediction has no scale: it gets the mean depth)
+                var = pv.var(unbiased=False)
+                s = ((pv - pv.mean()) * (tv - tv.mean())).mean() / var if var > 1e-12 \
+                    else torch.zeros((), dtype=torch.float64)
+                c = tv.mean() - s * pv.mean()
                 out.append((p.double() * s + c).to(p.dtype))
         return torch.stack(out)
 
-    def describe(self) -> str:
-        """One line for tables and logs."""
+    def describe(self, geometry: FrameGeometry = NYU) -> str:
+        """One line for tables and logs (pixel boxes at `geometry`'s frame size)."""
         caps = f"{self.min_depth:g}-{self.max_depth:g} m" if self.max_depth is not None else \
             f"> {self.min_depth:g} m, no upper cap"
         how = "scored as predicted" if self.resolution == "output" else \
             f"{self.upsample} upsampling"
         if self.crop is None or isinstance(self.crop, str) or \
                 all(isinstance(c, int) for c in self.crop):
-            top, bottom, left, right = self.region
-            h, w = self.size
+            h, w = self.size_for(geometry)
+            top, bottom, left, right = self.region_for((h, w), geometry)
             where = f"at {w}x{h}, rows {top}:{bottom} x cols {left}:{right}"
         else:
             top, bottom, left, right = self.crop

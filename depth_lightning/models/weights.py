@@ -61,8 +61,13 @@ def read_safetensors(path: Path, setting: str) -> dict:
     if META_KEY not in meta:
         raise CheckpointError(f"{setting}: {path} holds tensors but no depth_lightning stage "
                               "(a state dict of weights: use model.net.weights=PATH)")
-    info = json.loads(meta[META_KEY])
-    return {"state_dict": state, **info}
+    try:
+        info = json.loads(meta[META_KEY])
+        return {"state_dict": state, "hyper_parameters": info["hyper_parameters"],
+                "depth_lightning": info["depth_lightning"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{setting}: {path}: its depth_lightning settings are not "
+                              f"readable ({first_line(e)})") from None
 
 
 def read_state_dict(path: str | Path, setting: str) -> dict[str, Tensor]:
@@ -74,7 +79,11 @@ def read_state_dict(path: str | Path, setting: str) -> dict[str, Tensor]:
     if is_safetensors(path):
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # truncated, or a header that is not safetensors'
+            raise DepthLightningError(f"{setting}: {path} is not a readable safetensors file "
+                                      f"({first_line(e)})") from None
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
