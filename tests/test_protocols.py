@@ -104,7 +104,7 @@ def test_protocol_rejects_bad_settings():
         EvalProtocol.from_config({"name": "x", "upsample": "cubic"})
     outside = EvalProtocol.from_config({"name": "x", "crop": [0, 500, 0, 10]})
     with pytest.raises(DepthLightningError, match="eval.crop: .* not inside a 480x640 frame"):
-        outside.region  # pixel boxes are checked against each frame's size, here NYU's
+        outside.region_for((480, 640))  # checked on each frame's size, here NYU's
     with pytest.raises(DepthLightningError, match="eval.target"):
         EvalProtocol.from_config({"name": "x", "target": "labels"})
     assert EvalProtocol.from_config({"name": "x", "crop": list(EIGEN_CROP)}).region == EIGEN_CROP
