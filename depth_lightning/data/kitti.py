@@ -201,21 +201,24 @@ class KITTI(Sequence):
         comes from (or on `train_file`'s frames). A list of one's own must name frames that
         are here; of the built-in list, the frames present are used (with a note)."""
         keys = {k: i for i, k in enumerate(self.names)}
-        test = self._listed(self.test_file or EIGEN_TEST_LIST, "data.split.test_file", keys,
-                            strict=self.test_file is not None)
+        test_path = Path(self.test_file or EIGEN_TEST_LIST)
+        listed = read_list(test_path, "data.split.test_file")  # read once: test and drives
+        test = self._present(listed, test_path, "data.split.test_file", keys,
+                             strict=self.test_file is not None)
         if self.train_file:
-            train = self._listed(self.train_file, "data.split.train_file", keys, strict=True)
+            path = Path(self.train_file)
+            train = self._present(read_list(path, "data.split.train_file"), path,
+                                  "data.split.train_file", keys, strict=True)
         else:
-            test_drives = {self.frames[i].drive for i in test}
-            listed = {k.split()[0].split("/")[-1] for k in read_list(
-                Path(self.test_file or EIGEN_TEST_LIST), "data.split.test_file")}
-            train = np.array([i for i, f in enumerate(self.frames)
-                              if f.drive not in listed | test_drives], np.int64)
+            drives = {k.split()[0].split("/")[-1] for k in listed}
+            train = np.array([i for i, f in enumerate(self.frames) if f.drive not in drives],
+                             np.int64)
         return train, test
 
-    def _listed(self, path: str | Path, setting: str, keys: dict[str, int], strict: bool
-                ) -> np.ndarray:
-        listed = read_list(Path(path), setting)
+    def _present(self, listed: list[str], path: Path, setting: str, keys: dict[str, int],
+                 strict: bool) -> np.ndarray:
+        """Indices of the `listed` frames that are here; missing ones refused when `strict`,
+        else (unless all are missing) said in a warning."""
         missing = [k for k in listed if k not in keys]
         if missing and (strict or len(missing) == len(listed)):
             raise DataError(f"{setting}: {len(missing)} of the {len(listed)} frames of {path} "
