@@ -99,3 +99,23 @@ def test_a_bare_train_says_which_experiment_it_runs(tmp_path, synth_data_dir):
     assert "No +experiment= given: training the coarse stage alone" in res.stdout
     (run,) = (tmp_path / "outputs" / "debug" / "runs").iterdir()
     assert set(json.loads((run / "metrics.json").read_text())) == {"mean", "coarse"}
+
+
+def test_paths_holding_an_equals_sign_reach_the_config_intact():
+    # a multirun job's folder is named like `0_seed=0`: the printed evaluate/resume commands
+    # pass such paths, and Hydra's grammar rejects an unquoted `=` in a value
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from depth_lightning.cli.app import quote_values
+
+    path = "outputs/train/multiruns/2026-12-07_19-53-06_f30e4c/0_seed=0/fine/checkpoints/best.ckpt"
+    args = [f"ckpt_path={path}", f"+resume={path}", "seed=0,1,2", "model.optim.lr={a: 1}",
+            "data.root='x=y'", "trainer.max_epochs=2"]
+    parsed = OverridesParser.create().parse_overrides(quote_values(args))
+    assert [o.key_or_group for o in parsed] == ["ckpt_path", "resume", "seed", "model.optim.lr",
+                                                "data.root", "trainer.max_epochs"]
+    assert parsed[0].value() == parsed[1].value() == path
+    assert parsed[4].value() == "x=y" and parsed[5].value() == 2
+    assert quote_values(args)[2:] == args[2:]  # nothing else changes
+    with pytest.raises(Exception, match="mismatched input"):
+        OverridesParser.create().parse_overrides([f"ckpt_path={path}"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -30,6 +31,22 @@ from depth_lightning.errors import DepthLightningError, Stopped, user_error
 
 CONFIG_PATH = "pkg://depth_lightning.conf"
 _FROM_TASK = "_depth_lightning_task"  # marks an exception raised by a task, not by Hydra
+# `key=value` with a plain (dotted) key, optionally prefixed +, ++ or ~
+_OVERRIDE = re.compile(r"^(~|\+\+|\+)?[A-Za-z_][\w.@/-]*=")
+
+
+def quote_values(argv: list[str]) -> list[str]:
+    """Overrides whose value holds a `=` (a multirun job's folder, `.../0_seed=0/...`), quoted
+    for Hydra's override grammar, which would otherwise reject them; values already quoted, or
+    holding an interpolation or brackets, are left as they are."""
+    out = []
+    for arg in argv:
+        m = _OVERRIDE.match(arg)
+        value = arg[m.end():] if m else ""
+        if m and "=" in value and not any(c in value for c in "'\"${}[]()\\"):
+            arg = f"{arg[:m.end()]}'{value}'"
+        out.append(arg)
+    return out
 
 
 def discard_run_dir(out_dir: Path) -> None:
@@ -113,6 +130,7 @@ def hydra_app(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[
 
     def main() -> Any:
         register_resolvers()
+        sys.argv[1:] = quote_values(sys.argv[1:])
         full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
         # the folder of the user's own configs (conf/) is optional: no warning without it
         warnings.filterwarnings("ignore", message=r"provider=hydra.searchpath in main, path=.* "
